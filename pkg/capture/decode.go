@@ -1,0 +1,213 @@
+package capture
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// LinkTypeLinuxSLL2 is Linux cooked capture v2 (LINKTYPE_LINUX_SLL2, 276),
+// which `tcpdump -i any` may write with libpcap ≥ 1.10. gopacket v1.1.19 has
+// no decoder for it, and its LinkType is a uint8, so libpcap's 276 reaches
+// us as 276 mod 256 = 20; no link type 20 is assigned, so 20 can only be
+// this one.
+const LinkTypeLinuxSLL2 layers.LinkType = 276 % 256
+
+// sll2HeaderLen is the fixed size of a LINKTYPE_LINUX_SLL2 header.
+const sll2HeaderLen = 20
+
+// ErrNotTCP is returned by Decoder.Decode for a packet that holds no TCP
+// segment it can read (ARP, UDP, an IP fragment, a truncated header...).
+var ErrNotTCP = errors.New("not a TCP segment")
+
+// Packet is the decoded view of one TCP segment, before connection tracking.
+// Payload points into the capture's buffer and is valid only until the next
+// Decode.
+type Packet struct {
+	Src, Dst    netip.AddrPort
+	Seq, Ack    uint32
+	Flags       Flags
+	Window      uint16
+	WindowScale int8 // the window scale option, -1 when absent
+	MSS         uint16
+	Len         int // payload length according to the IP header
+	Payload     []byte
+}
+
+// Decoder turns a link-layer frame into a Packet. It reuses its layer
+// structs, so decoding allocates nothing; it is not safe for concurrent use.
+type Decoder struct {
+	linkType layers.LinkType
+	parser   *gopacket.DecodingLayerParser // starts at the link layer
+	ip4First *gopacket.DecodingLayerParser // raw IP and SLL2: starts at IPv4
+	ip6First *gopacket.DecodingLayerParser // raw IP and SLL2: starts at IPv6
+	decoded  []gopacket.LayerType
+
+	eth     layers.Ethernet
+	dot1q   layers.Dot1Q
+	loop    layers.Loopback
+	sll     layers.LinuxSLL
+	ip4     layers.IPv4
+	ip6     layers.IPv6
+	tcp     layers.TCP
+	payload gopacket.Payload
+}
+
+// NewDecoder returns a decoder for frames of the given link type, or an
+// error naming the link type when it is not one this package reads.
+func NewDecoder(lt layers.LinkType) (*Decoder, error) {
+	d := &Decoder{linkType: lt, decoded: make([]gopacket.LayerType, 0, 8)}
+	all := []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.loop, &d.sll, &d.ip4, &d.ip6, &d.tcp, &d.payload}
+	newParser := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+		p := gopacket.NewDecodingLayerParser(first, all...)
+		p.IgnoreUnsupported = true // UDP, ICMP and the like end the walk quietly
+		return p
+	}
+	d.ip4First = newParser(layers.LayerTypeIPv4)
+	d.ip6First = newParser(layers.LayerTypeIPv6)
+	switch lt {
+	case layers.LinkTypeEthernet:
+		d.parser = newParser(layers.LayerTypeEthernet)
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		d.parser = newParser(layers.LayerTypeLoopback)
+	case layers.LinkTypeLinuxSLL:
+		d.parser = newParser(layers.LayerTypeLinuxSLL)
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14, LinkTypeLinuxSLL2:
+		// 12 and 14 are DLT_RAW on OpenBSD and elsewhere; raw IP and SLL2
+		// pick their first parser per packet.
+	default:
+		return nil, fmt.Errorf("link type %s (%d) is not supported: capture on a loopback, Ethernet or Linux \"any\" interface", lt, int(lt))
+	}
+	return d, nil
+}
+
+// LinkType is the link type this decoder reads.
+func (d *Decoder) LinkType() layers.LinkType { return d.linkType }
+
+// Decode reads one frame into p. It returns ErrNotTCP for frames that carry
+// no readable TCP segment.
+func (d *Decoder) Decode(frame []byte, p *Packet) error {
+	parser := d.parser
+	data := frame
+	switch d.linkType {
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14:
+		if len(data) == 0 {
+			return ErrNotTCP
+		}
+		parser = d.byIPVersion(data[0] >> 4)
+	case LinkTypeLinuxSLL2:
+		if len(data) < sll2HeaderLen {
+			return ErrNotTCP
+		}
+		switch layers.EthernetType(binary.BigEndian.Uint16(data[0:2])) {
+		case layers.EthernetTypeIPv4:
+			parser = d.ip4First
+		case layers.EthernetTypeIPv6:
+			parser = d.ip6First
+		}
+		data = data[sll2HeaderLen:]
+	}
+	if parser == nil {
+		return ErrNotTCP
+	}
+	if err := parser.DecodeLayers(data, &d.decoded); err != nil {
+		// A broken header somewhere before TCP: not a segment we can read.
+		if !d.has(layers.LayerTypeTCP) {
+			return ErrNotTCP
+		}
+	}
+	if !d.has(layers.LayerTypeTCP) {
+		return ErrNotTCP
+	}
+	return d.fill(p)
+}
+
+func (d *Decoder) byIPVersion(v byte) *gopacket.DecodingLayerParser {
+	switch v {
+	case 4:
+		return d.ip4First
+	case 6:
+		return d.ip6First
+	}
+	return nil
+}
+
+func (d *Decoder) has(t gopacket.LayerType) bool {
+	for _, got := range d.decoded {
+		if got == t {
+			return true
+		}
+	}
+	return false
+}
+
+// fill copies what the tracker needs out of the reused layer structs.
+func (d *Decoder) fill(p *Packet) error {
+	tcpHeaderLen := int(d.tcp.DataOffset) * 4
+	var ipPayloadLen int
+	switch {
+	case d.has(layers.LayerTypeIPv4):
+		// A fragment's TCP header and payload can't be read alone.
+		if d.ip4.FragOffset != 0 || d.ip4.Flags&layers.IPv4MoreFragments != 0 {
+			return ErrNotTCP
+		}
+		p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(d.ip4.SrcIP.To4())), uint16(d.tcp.SrcPort))
+		p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(d.ip4.DstIP.To4())), uint16(d.tcp.DstPort))
+		ipPayloadLen = int(d.ip4.Length) - int(d.ip4.IHL)*4
+	case d.has(layers.LayerTypeIPv6):
+		p.Src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(d.ip6.SrcIP.To16())), uint16(d.tcp.SrcPort))
+		p.Dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(d.ip6.DstIP.To16())), uint16(d.tcp.DstPort))
+		// The IPv6 layer struct's payload is what follows its fixed header
+		// (and a hop-by-hop header it decoded): TCP's header and data.
+		ipPayloadLen = int(d.ip6.Length)
+		if d.ip6.HopByHop != nil {
+			ipPayloadLen -= len(d.ip6.HopByHop.Contents)
+		}
+		if d.ip6.Length == 0 { // jumbogram or segmentation offload: trust the capture
+			ipPayloadLen = len(d.ip6.Payload)
+		}
+	default:
+		return ErrNotTCP
+	}
+	p.Seq, p.Ack = d.tcp.Seq, d.tcp.Ack
+	p.Flags = tcpFlags(&d.tcp)
+	p.Window = d.tcp.Window
+	p.WindowScale, p.MSS = -1, 0
+	for _, opt := range d.tcp.Options {
+		switch opt.OptionType {
+		case layers.TCPOptionKindWindowScale:
+			if len(opt.OptionData) == 1 {
+				p.WindowScale = int8(min(opt.OptionData[0], 14)) // RFC 7323: larger means 14
+			}
+		case layers.TCPOptionKindMSS:
+			if len(opt.OptionData) == 2 {
+				p.MSS = binary.BigEndian.Uint16(opt.OptionData)
+			}
+		}
+	}
+	p.Len = max(ipPayloadLen-tcpHeaderLen, 0)
+	p.Payload = d.tcp.Payload
+	return nil
+}
+
+func tcpFlags(t *layers.TCP) Flags {
+	var f Flags
+	set := func(on bool, bit Flags) {
+		if on {
+			f |= bit
+		}
+	}
+	set(t.FIN, FlagFIN)
+	set(t.SYN, FlagSYN)
+	set(t.RST, FlagRST)
+	set(t.PSH, FlagPSH)
+	set(t.ACK, FlagACK)
+	set(t.URG, FlagURG)
+	set(t.ECE, FlagECE)
+	set(t.CWR, FlagCWR)
+	return f
+}

@@ -1,0 +1,67 @@
+package capture
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Note explains the segment in one plain-language line for a learner:
+// its handshake or teardown step, what it carries or acknowledges, and
+// Wireshark's analysis remarks. It names the sides "client" and "server".
+func (s *Segment) Note() string {
+	var b strings.Builder
+	b.Grow(96)
+	sender, receiver := "server", "client"
+	if s.FromClient {
+		sender, receiver = "client", "server"
+	}
+	if s.Step != StepNone {
+		b.WriteString(s.Step.String())
+		b.WriteString(": ")
+	}
+	switch s.Step {
+	case StepHandshake1:
+		b.WriteString("the client asks to open a connection")
+	case StepHandshake2:
+		b.WriteString("the server's kernel agrees")
+	case StepHandshake3:
+		b.WriteString("established")
+	case StepTeardown1:
+		b.WriteString("the " + sender + " has nothing more to send")
+	case StepTeardown2:
+		b.WriteString("the " + sender + "'s kernel acknowledges the " + receiver + "'s FIN")
+	case StepTeardown23:
+		b.WriteString("the " + sender + " acknowledges and closes its side too")
+	case StepTeardown3:
+		b.WriteString("the " + sender + " closes its side too")
+	case StepTeardown4:
+		b.WriteString("closed; the " + sender + " waits in TIME_WAIT")
+	case StepRefused:
+		b.WriteString("connection refused: nothing listens on port " + strconv.Itoa(int(s.Src.Port())))
+	case StepReset:
+		b.WriteString("the " + sender + " aborts the connection")
+	default:
+		switch s.Kind {
+		case KindData:
+			b.WriteString("the " + sender + " sends " + plural(s.Len, "byte"))
+		case KindACK:
+			if s.Flags&FlagACK != 0 && s.Ack > 1 {
+				b.WriteString("the " + sender + "'s kernel confirms bytes up to " + strconv.FormatUint(uint64(s.Ack-1), 10))
+			}
+		}
+	}
+	if s.Analysis != 0 {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(s.Analysis.String())
+	}
+	return b.String()
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}

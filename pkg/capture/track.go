@@ -1,0 +1,304 @@
+package capture
+
+import (
+	"math"
+	"net/netip"
+	"time"
+)
+
+const (
+	// closedLinger is how long (in capture time) a closed connection stays in
+	// the table, so that a late ACK or retransmission after the last FIN or
+	// an RST still finds its connection's numbers.
+	closedLinger = 2 * time.Second
+	// idleEvict is how long (in capture time) a connection may go without a
+	// segment before it leaves the table, so that a long capture of
+	// connections that never closed stays bounded in memory.
+	idleEvict = 10 * time.Minute
+	// sweepEvery is how often, in segments, the table is swept.
+	sweepEvery = 4096
+)
+
+// connKey names a connection regardless of direction: the lower endpoint first.
+type connKey struct{ a, b netip.AddrPort }
+
+func keyOf(src, dst netip.AddrPort) connKey {
+	if src.Compare(dst) < 0 {
+		return connKey{src, dst}
+	}
+	return connKey{dst, src}
+}
+
+// half is what the tracker knows of one direction of a connection.
+type half struct {
+	addr netip.AddrPort
+
+	baseSet bool   // base is known: relative numbers are raw minus base
+	base    uint32 // the ISN (SYN seen) or first seq - 1 (SYN not seen)
+	synSeen bool
+
+	// Wireshark's per-direction analysis state (tcp_flow_t and its
+	// tcp_analyze_seq_info), kept the way packet-tcp.c keeps it so that the
+	// remarks match tshark's: raw numbers, and 0 meaning "not known yet".
+	winScale        int8 // -1 unknown, -2 "no scaling" (a SYN lacked the option)
+	isFirstAck      bool // a SYN was sent and no plain ACK yet: windows not yet scaled
+	nextSeq         uint32
+	nextSeqTime     time.Time
+	maxSeqToBeAcked uint32
+	lastAck         uint32    // the ack field of this side's last segment
+	lastAckTime     time.Time // when this side last sent anything
+	window          uint32    // raw window this side last advertised; MaxUint32 before any
+	lastSegFlags    Analysis  // remarks on this side's last segment
+	dupAcks         int       // duplicate-ack count; -1 after an "ACKed unseen segment"
+
+	finSeen  bool
+	finSeq   uint32 // raw seq of the FIN
+	finAcked bool   // the other side acknowledged this side's FIN
+}
+
+// conn is one tracked connection.
+type conn struct {
+	stream    uint64
+	client    int // index into halves of the side that sent the SYN
+	halves    [2]half
+	synAcked  bool // handshake 3/3 seen
+	finOrder  int  // 0 none, else index+1 of the side that sent the first FIN
+	closed    bool
+	closedAt  time.Time
+	lastSeen  time.Time
+	refusable bool // only a SYN so far: an RST now means "refused"
+
+	lastSYNTime time.Time     // Wireshark's ts_mru_syn: the latest pure SYN
+	firstRTT    time.Duration // Wireshark's ts_first_rtt: SYN to first ACK
+}
+
+// Tracker follows TCP connections across segments: which side is the client,
+// relative sequence numbers, handshake and teardown steps, and Wireshark's
+// analysis remarks. It is not safe for concurrent use.
+type Tracker struct {
+	conns      map[connKey]*conn
+	nextStream uint64
+	seen       uint64
+}
+
+// NewTracker returns an empty tracker.
+func NewTracker() *Tracker {
+	return &Tracker{conns: make(map[connKey]*conn)}
+}
+
+// Connections is the number of connections in the table now.
+func (t *Tracker) Connections() int { return len(t.conns) }
+
+// Streams is the number of connections seen so far.
+func (t *Tracker) Streams() uint64 { return t.nextStream }
+
+// Track annotates one decoded packet captured at ts as the frame-th frame.
+func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
+	t.seen++
+	if t.seen%sweepEvery == 0 {
+		t.sweep(ts)
+	}
+	key := keyOf(p.Src, p.Dst)
+	c := t.conns[key]
+	pureSYN := p.Flags&(FlagSYN|FlagACK) == FlagSYN
+	if c != nil && pureSYN && c.isNewSYN(p) {
+		// The 4-tuple is reused by a new connection (Wireshark: a SYN whose
+		// seq differs from its direction's base starts a new stream).
+		delete(t.conns, key)
+		c = nil
+	}
+	if c == nil {
+		c = t.newConn(key, p)
+	}
+	c.lastSeen = ts
+
+	from := 0
+	if c.halves[1].addr == p.Src {
+		from = 1
+	}
+	fwd, rev := &c.halves[from], &c.halves[1-from]
+
+	if pureSYN && fwd.baseSet {
+		// A retransmitted SYN: forget what the lost attempt advanced, as
+		// Wireshark does (its issue 17616).
+		fwd.nextSeq = fwd.maxSeqToBeAcked
+	}
+	switch {
+	case !fwd.baseSet && p.Flags&FlagSYN != 0:
+		fwd.base, fwd.baseSet = p.Seq, true
+	case !fwd.baseSet:
+		fwd.base, fwd.baseSet = p.Seq-1, true // mid-stream: the first segment seen is byte 1
+	case p.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK && p.Seq != fwd.base:
+		fwd.base = p.Seq // a SYN+ACK of a reused 4-tuple
+	}
+	if p.Flags&FlagSYN != 0 {
+		fwd.synSeen = true
+	}
+	if p.Flags&FlagACK != 0 && !rev.baseSet {
+		// The other side's SYN was not captured: its first byte is the one
+		// this segment expects next.
+		rev.base, rev.baseSet = p.Ack-1, true
+	}
+
+	analysis := analyze(c, fwd, rev, p, ts)
+	c.learnAfter(fwd, rev, p, ts)
+
+	seg := Segment{
+		Time:        ts,
+		Frame:       frame,
+		Src:         p.Src,
+		Dst:         p.Dst,
+		Stream:      c.stream,
+		FromClient:  from == c.client,
+		Flags:       p.Flags,
+		Kind:        kindOf(p.Flags, p.Len),
+		Seq:         p.Seq - fwd.base,
+		RawSeq:      p.Seq,
+		Len:         p.Len,
+		Window:      p.Window,
+		WindowScale: -1,
+		MSS:         p.MSS,
+		Analysis:    analysis,
+	}
+	if p.Flags&FlagACK != 0 {
+		seg.Ack, seg.RawAck = p.Ack-rev.base, p.Ack
+	}
+	if p.Flags&FlagSYN == 0 && fwd.winScale >= 0 {
+		seg.WindowScale = fwd.winScale // Wireshark never scales a SYN's window
+	}
+	seg.previewLen = uint8(copy(seg.preview[:], p.Payload))
+	seg.Step = c.step(from, p, &seg)
+	return seg
+}
+
+// learnAfter updates what Wireshark learns from a segment's header once its
+// analysis is done: window scaling, and the initial round-trip time.
+func (c *conn) learnAfter(fwd, rev *half, p *Packet, ts time.Time) {
+	if p.WindowScale >= 0 {
+		fwd.winScale = p.WindowScale
+	}
+	switch {
+	case p.Flags&FlagSYN != 0:
+		// Scaling is on only when both SYNs carried the option.
+		if fwd.winScale == -1 {
+			fwd.winScale, rev.winScale = -2, -2
+		} else if p.Flags&FlagACK != 0 && rev.winScale == -2 {
+			fwd.winScale = -2
+		}
+		fwd.isFirstAck = true
+	case p.Flags&FlagACK != 0:
+		fwd.isFirstAck = false
+	}
+	switch {
+	case p.Flags&(FlagSYN|FlagACK) == FlagSYN:
+		c.lastSYNTime = ts
+	case p.Flags&(FlagSYN|FlagACK) == FlagACK && !c.lastSYNTime.IsZero() && c.firstRTT == 0:
+		c.firstRTT = ts.Sub(c.lastSYNTime)
+	}
+}
+
+// isNewSYN reports whether a SYN on an existing 4-tuple opens a new
+// connection rather than retransmitting the first one's SYN.
+func (c *conn) isNewSYN(p *Packet) bool {
+	h := &c.halves[0]
+	if c.halves[1].addr == p.Src {
+		h = &c.halves[1]
+	}
+	return h.baseSet && h.base != p.Seq
+}
+
+func (t *Tracker) newConn(key connKey, p *Packet) *conn {
+	c := &conn{stream: t.nextStream}
+	t.nextStream++
+	c.halves[0].addr, c.halves[1].addr = p.Src, p.Dst
+	for i := range c.halves {
+		c.halves[i].winScale = -1
+		c.halves[i].window = math.MaxUint32
+	}
+	switch {
+	case p.Flags&FlagSYN != 0 && p.Flags&FlagACK == 0:
+		c.client = 0 // the sender of a SYN is the client
+		c.refusable = true
+	case p.Flags&FlagSYN != 0:
+		c.client = 1 // a SYN+ACK comes from the server
+	case p.Src.Port() < p.Dst.Port():
+		c.client = 1 // mid-stream: guess that the lower port is the server's
+	default:
+		c.client = 0
+	}
+	t.conns[key] = c
+	return c
+}
+
+// step places the segment in the handshake or teardown, and updates the
+// connection's opening and closing state.
+func (c *conn) step(from int, p *Packet, seg *Segment) Step {
+	fwd, rev := &c.halves[from], &c.halves[1-from]
+	f := p.Flags
+	ackAcks := func(rawSeq uint32) bool { // this segment acknowledges the byte at rawSeq
+		return f&FlagACK != 0 && seqGT(p.Ack, rawSeq)
+	}
+	switch {
+	case f&FlagRST != 0:
+		refused := c.refusable && from != c.client
+		c.closed, c.closedAt = true, seg.Time
+		if refused {
+			return StepRefused
+		}
+		return StepReset
+	case f&FlagSYN != 0 && f&FlagACK == 0:
+		return StepHandshake1
+	case f&FlagSYN != 0:
+		c.refusable = false
+		return StepHandshake2
+	}
+	c.refusable = false
+
+	step := StepNone
+	if !c.synAcked && from == c.client && c.halves[1-c.client].synSeen && fwd.synSeen &&
+		ackAcks(rev.base) && p.Len == 0 && f&FlagFIN == 0 {
+		c.synAcked = true
+		step = StepHandshake3
+	}
+	ackedFIN := rev.finSeen && !rev.finAcked && ackAcks(rev.finSeq)
+	if ackedFIN {
+		rev.finAcked = true
+	}
+	if f&FlagFIN != 0 && !fwd.finSeen {
+		fwd.finSeen, fwd.finSeq = true, p.Seq+uint32(p.Len)
+		switch {
+		case c.finOrder == 0:
+			c.finOrder = from + 1
+			return StepTeardown1
+		case ackedFIN:
+			return StepTeardown23
+		default:
+			return StepTeardown3
+		}
+	}
+	if ackedFIN {
+		if fwd.finSeen && fwd.finAcked || fwd.finSeen && c.finOrder == from+1 {
+			// The first closer acknowledges the second FIN: both are done.
+			c.closed, c.closedAt = true, seg.Time
+			return StepTeardown4
+		}
+		return StepTeardown2
+	}
+	return step
+}
+
+// sweep drops connections closed for closedLinger and those idle for
+// idleEvict, measured in capture time.
+func (t *Tracker) sweep(now time.Time) {
+	for k, c := range t.conns {
+		if c.closed && now.Sub(c.closedAt) > closedLinger || now.Sub(c.lastSeen) > idleEvict {
+			delete(t.conns, k)
+		}
+	}
+}
+
+// seqGT compares sequence numbers modulo 2^32 (RFC 1982 serial arithmetic).
+func seqGT(a, b uint32) bool { return int32(a-b) > 0 }
+
+// seqLT is seqGT's mirror.
+func seqLT(a, b uint32) bool { return int32(a-b) < 0 }

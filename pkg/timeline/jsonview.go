@@ -1,0 +1,92 @@
+package timeline
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// JSONView renders one JSON object per line: the timeline for scripts and
+// tests. Every source shares the fields time, source and kind.
+type JSONView struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewJSONView writes JSON lines to w.
+func NewJSONView(w io.Writer) *JSONView {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &JSONView{w: bw, enc: enc}
+}
+
+// JSONEvent is the shape of one line. Wire-only fields are omitted for
+// other sources.
+type JSONEvent struct {
+	Time      string   `json:"time"`   // RFC 3339 with nanoseconds
+	Source    string   `json:"source"` // "wire"
+	Kind      string   `json:"kind"`   // SYN, SYN+ACK, ACK, DATA, FIN, RST
+	Flags     string   `json:"flags"`  // tcpdump's letters: "S", "S.", ".", "P.", "F.", "R."
+	Src       string   `json:"src"`    // "ip:port", IPv6 in brackets
+	Dst       string   `json:"dst"`
+	Stream    uint64   `json:"stream"`               // connection index, as tshark's tcp.stream
+	Frame     uint64   `json:"frame"`                // 1-based frame number in the capture
+	From      string   `json:"from"`                 // "client" or "server"
+	Seq       uint32   `json:"seq"`                  // relative
+	Ack       uint32   `json:"ack"`                  // relative; 0 without the ACK flag
+	Len       int      `json:"len"`                  // payload bytes
+	Win       uint16   `json:"win"`                  // the window field as sent (unscaled)
+	WinScaled *uint64  `json:"win_scaled,omitempty"` // in bytes, when the scale is known
+	Step      string   `json:"step,omitempty"`       // "handshake 1/3"...
+	Analysis  []string `json:"analysis,omitempty"`   // Wireshark's remarks
+	Preview   string   `json:"preview,omitempty"`    // payload, escaped as in the log view
+	Note      string   `json:"note"`                 // the plain-language explanation
+}
+
+// plainStyles escapes without color, for JSON.
+var plainStyles = NewStyles(false)
+
+// Render writes one event.
+func (v *JSONView) Render(e Event) error {
+	return v.enc.Encode(ToJSON(e))
+}
+
+// Flush writes out buffered lines.
+func (v *JSONView) Flush() error { return v.w.Flush() }
+
+// ToJSON converts an event to its JSON shape.
+func ToJSON(e Event) JSONEvent {
+	seg := &e.Segment
+	j := JSONEvent{
+		Time:     e.Time.UTC().Format(time.RFC3339Nano),
+		Source:   e.Source.String(),
+		Kind:     seg.Kind.String(),
+		Flags:    seg.Flags.String(),
+		Src:      seg.Src.String(),
+		Dst:      seg.Dst.String(),
+		Stream:   seg.Stream,
+		Frame:    seg.Frame,
+		From:     "server",
+		Seq:      seg.Seq,
+		Ack:      seg.Ack,
+		Len:      seg.Len,
+		Win:      seg.Window,
+		Step:     seg.Step.String(),
+		Analysis: seg.Analysis.Names(),
+		Note:     seg.Note(),
+	}
+	if seg.FromClient {
+		j.From = "client"
+	}
+	if seg.WindowScale >= 0 {
+		w := seg.ScaledWindow()
+		j.WinScaled = &w
+	}
+	if seg.Len > 0 {
+		quoted := AppendEscaped(nil, plainStyles, seg.Preview(), len(seg.Preview()), len(seg.Preview()))
+		j.Preview = string(quoted[1 : len(quoted)-1])
+	}
+	return j
+}
