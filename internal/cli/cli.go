@@ -48,6 +48,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"replay", "annotate a pcap or pcapng file: playground replay FILE", runReplay},
+		{"watch", "annotate live TCP on loopback until Ctrl-C (needs sudo)", runWatch},
 		{"help", "show this help", runHelp},
 	}
 }

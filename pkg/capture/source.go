@@ -238,7 +238,7 @@ func (r *Reader) readError(err error) error {
 		return fmt.Errorf("reading from %s: %v", r.source, r.handle.Error())
 	}
 	msg := r.handle.Error().Error()
-	return fmt.Errorf("%s: %w after frame %d (%s)", r.source, ErrTruncated, r.frames, msg)
+	return fmt.Errorf("%s: %w: frame %d is cut short (%s)", r.source, ErrTruncated, r.frames+1, msg)
 }
 
 // publish makes the counters visible to Stats; withKernel also asks the

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tcp-playground/playground/pkg/capture"
+	"github.com/tcp-playground/playground/pkg/timeline"
+)
+
+const watchSynopsis = "playground watch [--port N] [--iface I] [--filter EXPR] [--json] [--no-color]"
+
+// runWatch captures live and annotates every TCP segment until Ctrl-C: for
+// watching a program of the learner's own, such as the Node.js server from
+// the notes.
+func runWatch(ctx context.Context, env Env, args []string) error {
+	flags := flag.NewFlagSet("watch", flag.ContinueOnError)
+	port := flags.Int("port", 0, "only this TCP port (default: every TCP port)")
+	iface := flags.String("iface", "", "interface to capture on (default: the loopback interface)")
+	filter := flags.String("filter", "", "a BPF filter in tcpdump's syntax, instead of --port")
+	asJSON := flags.Bool("json", false, "one JSON object per segment, for scripts")
+	noColor := flags.Bool("no-color", false, "plain text even on a terminal (NO_COLOR does the same)")
+	rest, err := parseFlags(env, flags, watchSynopsis, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("Usage: "+watchSynopsis, "watch takes no arguments, got %q", rest[0])
+	}
+	expr, err := captureFilter(*port, *filter)
+	if err != nil {
+		return err
+	}
+
+	reader, err := capture.OpenLive(capture.LiveOptions{Interface: *iface, Filter: expr})
+	if err != nil {
+		return liveError(err)
+	}
+	var view timeline.Renderer
+	if *asJSON {
+		view = timeline.NewJSONView(env.Stdout)
+	} else {
+		view = timeline.NewLogView(env.Stdout, timeline.NewStyles(timeline.ColorFor(env.Stdout, *noColor)), time.Time{})
+		fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())
+	}
+	var readErr error
+	for seg, err := range reader.Segments(ctx) {
+		if err != nil {
+			readErr = err
+			break
+		}
+		if err := view.Render(timeline.WireEvent(seg)); err != nil {
+			return err
+		}
+		// A live view must show each line as it happens.
+		if err := view.Flush(); err != nil {
+			return err
+		}
+	}
+	if err := view.Flush(); err != nil {
+		return err
+	}
+	st := reader.Stats()
+	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel\n", st.Segments, st.KernelDropped)
+	return readErr
+}
+
+// captureFilter builds the BPF expression from --port and --filter.
+func captureFilter(port int, filter string) (string, error) {
+	switch {
+	case port != 0 && filter != "":
+		return "", usagef("", "--port and --filter can't be used together: put the port in the filter")
+	case port < 0 || port > 65535:
+		return "", usagef("Ports go from 1 to 65535.", "--port %d is out of range", port)
+	case port != 0:
+		return fmt.Sprintf("tcp port %d", port), nil
+	}
+	return filter, nil
+}
+
+// liveError says how to fix a capture that can't be opened.
+func liveError(err error) error {
+	switch {
+	case errors.Is(err, capture.ErrPermission):
+		exe, _ := os.Executable()
+		if exe == "" {
+			exe = "playground"
+		}
+		return fmt.Errorf("%v: run it with sudo, or give the binary capture rights once: sudo setcap cap_net_raw,cap_net_admin=eip %s", err, exe)
+	case errors.Is(err, capture.ErrFilter):
+		return fmt.Errorf("%v (see 'man pcap-filter' for the syntax)", err)
+	}
+	return err
+}
