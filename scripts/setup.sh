@@ -7,7 +7,7 @@ set -euo pipefail
 
 want=(libpcap-dev gcc)
 if [[ ${1:-} == --test ]]; then
-	want+=(tcpdump tshark tmux netcat-openbsd iptables iproute2 curl)
+	want+=(tcpdump tshark tmux netcat-openbsd iptables iproute2 curl time)
 fi
 
 missing=()

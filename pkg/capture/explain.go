@@ -50,6 +50,9 @@ func (s *Segment) Note() string {
 			}
 		}
 	}
+	if s.Step != StepNone && s.Len > 0 {
+		b.WriteString(", and it carries " + plural(s.Len, "byte"))
+	}
 	if s.Analysis != 0 {
 		if b.Len() > 0 {
 			b.WriteString("; ")
