@@ -58,6 +58,7 @@ func (s *Segment) Note() string {
 			b.WriteString("; ")
 		}
 		b.WriteString(s.Analysis.String())
+		b.WriteString(" (" + s.Analysis.Explain() + ")")
 	}
 	return b.String()
 }

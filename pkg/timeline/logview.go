@@ -21,7 +21,7 @@ const (
 	kindWidth      = 8  // "SYN+ACK "
 	flagsWidth     = 6  // "[FP.] "
 	endpointsWidth = 26 // "127.0.0.1:53782 → :4000"
-	numbersWidth   = 24 // "seq=1:6 ack=1 len=5"
+	numbersWidth   = 30 // "seq=1449:2897 ack=1 len=1448"
 )
 
 // LogView renders one line per event, as in DESIGN.md:
@@ -150,7 +150,7 @@ func appendNumbers(b []byte, seg *capture.Segment) []byte {
 	if seg.Len > 0 {
 		b = strconv.AppendInt(append(b, " len="...), int64(seg.Len), 10)
 	}
-	const windowRemarks = capture.ZeroWindow | capture.WindowUpdate | capture.WindowFull | capture.ZeroWindowProbe
+	const windowRemarks = capture.ZeroWindow | capture.WindowUpdate // remarks about the sender's own window
 	if seg.Analysis&windowRemarks != 0 || seg.Kind == capture.KindSYN || seg.Kind == capture.KindSYNACK {
 		b = strconv.AppendUint(append(b, " win="...), seg.ScaledWindow(), 10)
 	}
