@@ -29,6 +29,12 @@ type Event struct {
 	Time    time.Time
 	Source  Source
 	Segment capture.Segment // when Source is SourceWire
+
+	// Late is set by a Merger on an event that arrived after its reorder
+	// window: it is shown out of time order.
+	Late bool
+
+	arrival uint64 // the Merger's arrival order, to keep ties stable
 }
 
 // WireEvent wraps a captured segment as a timeline event.
