@@ -1,0 +1,12 @@
+// Package lessons holds the lesson texts: one Markdown file per lesson, read
+// by people on a code host and by pkg/lesson, which runs them. Adding a
+// lesson is adding a file here; the step directives it may use are listed in
+// pkg/lesson's package documentation.
+package lessons
+
+import "embed"
+
+// Files are the lesson files, embedded in the binary.
+//
+//go:embed *.md
+var Files embed.FS

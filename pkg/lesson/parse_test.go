@@ -1,0 +1,70 @@
+package lesson
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tcp-playground/playground/lessons"
+)
+
+// TestLessonFiles validates every embedded lesson: it parses, names only
+// known actions and expectations, and each step has its Node.js code and
+// its Go twin.
+func TestLessonFiles(t *testing.T) {
+	all, err := Load(lessons.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) == 0 {
+		t.Fatal("no lessons embedded")
+	}
+	for i, l := range all {
+		if l.Number != i+1 {
+			t.Errorf("%s is lesson %d, want %d: lessons are numbered 1, 2, 3...", l.File, l.Number, i+1)
+		}
+		checks := 0
+		for _, s := range l.Steps {
+			checks += len(s.Expects)
+		}
+		if checks == 0 {
+			t.Errorf("%s checks nothing on the wire or in the server", l.File)
+		}
+	}
+	one := all[0]
+	if one.Title != "Creating a TCP server" || one.Server.Reply != "Hello from server" || one.Server.Port != 4000 {
+		t.Errorf("lesson 1 front matter: %+v", one)
+	}
+	hs := one.Steps[1]
+	if len(hs.Actions) != 1 || hs.Actions[0].Verb != "dial" || len(hs.Expects) != 4 || hs.Predict == nil {
+		t.Errorf("lesson 1 step 2: %+v", hs)
+	}
+	if !strings.Contains(hs.Node, `server.on("connection"`) || !strings.Contains(hs.Go, "ln.Accept()") {
+		t.Errorf("lesson 1 step 2 code: %q / %q", hs.Node, hs.Go)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	const head = "---\nlesson: 1\ntitle: T\n---\n## S\n```js\nx\n```\n```go\ny\n```\n"
+	tests := []struct {
+		name, text, want string
+	}{
+		{"unknown action", head + "<!-- do: jump -->\n", `lesson.md:12: unknown action "jump"`},
+		{"unknown source", head + "<!-- expect: disk SYN -->\n", `unknown source "disk"`},
+		{"unknown kind", head + "<!-- expect: wire SYNACK -->\n", `unknown wire kind "SYNACK"`},
+		{"bad condition", head + "<!-- expect: wire SYN color=red -->\n", `condition "color=red"`},
+		{"unquoted write", head + "<!-- do: write hello -->\n", "needs a quoted string"},
+		{"unknown directive", head + "<!-- dance: now -->\n", `unknown directive "dance"`},
+		{"missing go twin", "---\nlesson: 1\ntitle: T\n---\n## S\n```js\nx\n```\n", "needs a js block (the Node.js code) and a go block"},
+		{"no number", "---\ntitle: T\n---\n## S\n", "needs lesson: N"},
+		{"unclosed fence", head + "```go\n", "not closed"},
+		{"bad behaviour", "---\nlesson: 1\nserver: dance\n---\n", `unknown server behaviour "dance"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("lessons/lesson.md", []byte(tt.text))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
