@@ -98,7 +98,7 @@ var (
 		"server": {"listening", "connection", "data", "write", "close", "error"},
 		"client": {"dial", "connected", "write", "read", "half-close", "close", "abort", "error"},
 	}
-	condKeys = map[string]bool{"from": true, "len": true, "seq": true, "ack": true, "step": true, "flags": true}
+	condKeys  = map[string]bool{"from": true, "len": true, "seq": true, "ack": true, "step": true, "flags": true}
 	behaviors = map[string]bool{"reply": true, "echo": true, "silent": true, "never-accept": true, "no-read": true, "slow-read": true}
 )
 
