@@ -47,6 +47,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"lesson1", "lesson 1: a TCP server, the handshake before your code hears of it (needs sudo)", nil},
 		{"replay", "annotate a pcap or pcapng file: playground replay FILE", runReplay},
 		{"watch", "annotate live TCP on loopback until Ctrl-C (needs sudo)", runWatch},
 		{"help", "show this help", runHelp},
@@ -88,9 +89,12 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runHelp(ctx, env, nil)
 	}
 	for _, c := range commands() {
-		if c.name == name {
+		if c.name == name && c.run != nil {
 			return c.run(ctx, env, args[1:])
 		}
+	}
+	if strings.HasPrefix(name, "lesson") {
+		return runLesson(ctx, env, name, args[1:])
 	}
 	if strings.HasPrefix(name, "-") {
 		return usagef("Run 'playground help' for the commands.", "flag %s before a command", name)

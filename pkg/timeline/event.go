@@ -4,31 +4,47 @@
 package timeline
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/tcp-playground/playground/pkg/capture"
+	"github.com/tcp-playground/playground/pkg/client"
+	"github.com/tcp-playground/playground/pkg/server"
 )
 
 // Source says where an event was observed.
 type Source uint8
 
 const (
-	SourceWire Source = iota // the capture: what the kernels sent
+	SourceWire   Source = iota // the capture: what the kernels sent
+	SourceServer               // the server's own code
+	SourceClient               // the client's own code
 )
 
 func (s Source) String() string {
 	switch s {
 	case SourceWire:
 		return "wire"
+	case SourceServer:
+		return "server"
+	case SourceClient:
+		return "client"
 	}
 	return "?"
 }
 
-// Event is one entry of the timeline.
+// Event is one entry of the timeline: a captured segment, or an event of
+// the server's or the client's code.
 type Event struct {
 	Time    time.Time
 	Source  Source
 	Segment capture.Segment // when Source is SourceWire
+	Server  *server.Event   // when Source is SourceServer
+	Client  *client.Event   // when Source is SourceClient
+
+	// Stream is the connection index (tshark's tcp.stream) the event belongs
+	// to, or -1 when not known; a Linker sets it for server and client events.
+	Stream int64
 
 	// Late is set by a Merger on an event that arrived after its reorder
 	// window: it is shown out of time order.
@@ -39,7 +55,82 @@ type Event struct {
 
 // WireEvent wraps a captured segment as a timeline event.
 func WireEvent(s capture.Segment) Event {
-	return Event{Time: s.Time, Source: SourceWire, Segment: s}
+	return Event{Time: s.Time, Source: SourceWire, Segment: s, Stream: int64(s.Stream)}
+}
+
+// ServerEvent wraps an event of the server's code.
+func ServerEvent(e server.Event) Event {
+	return Event{Time: e.Time, Source: SourceServer, Server: &e, Stream: -1}
+}
+
+// ClientEvent wraps an event of the client's code.
+func ClientEvent(e client.Event) Event {
+	return Event{Time: e.Time, Source: SourceClient, Client: &e, Stream: -1}
+}
+
+// Kind is the event's kind as its source names it: SYN, DATA... for the
+// wire, connection, data... for the server, dial, connected... for the client.
+func (e *Event) Kind() string {
+	switch e.Source {
+	case SourceServer:
+		return e.Server.Kind.String()
+	case SourceClient:
+		return e.Client.Kind.String()
+	}
+	return e.Segment.Kind.String()
+}
+
+// Endpoints are the event's local and remote addresses (for the wire:
+// source and destination).
+func (e *Event) Endpoints() (local, remote netip.AddrPort) {
+	switch e.Source {
+	case SourceServer:
+		return e.Server.Local, e.Server.Remote
+	case SourceClient:
+		return e.Client.Local, e.Client.Remote
+	}
+	return e.Segment.Src, e.Segment.Dst
+}
+
+// Payload is the bytes an event carries: a segment's preview, or what a
+// program read or wrote.
+func (e *Event) Payload() []byte {
+	switch e.Source {
+	case SourceServer:
+		return e.Server.Data
+	case SourceClient:
+		return e.Client.Data
+	}
+	return e.Segment.Preview()
+}
+
+// PayloadLen is the full length of what the event carried.
+func (e *Event) PayloadLen() int {
+	if e.Source == SourceWire {
+		return e.Segment.Len
+	}
+	return len(e.Payload())
+}
+
+// Linker ties the programs' events to the connection the wire shows them on,
+// by their 4-tuple. Feed it every event in timeline order.
+type Linker struct {
+	streams map[[2]netip.AddrPort]int64
+}
+
+// NewLinker returns an empty linker.
+func NewLinker() *Linker { return &Linker{streams: make(map[[2]netip.AddrPort]int64)} }
+
+// Link records a wire event's connection, or sets a program event's Stream.
+func (l *Linker) Link(e *Event) {
+	local, remote := e.Endpoints()
+	if e.Source == SourceWire {
+		l.streams[[2]netip.AddrPort{local, remote}] = e.Stream
+		return
+	}
+	if s, ok := l.streams[[2]netip.AddrPort{local, remote}]; ok && local.IsValid() && remote.IsValid() {
+		e.Stream = s
+	}
 }
 
 // Renderer writes events somewhere, one at a time, in the order given.

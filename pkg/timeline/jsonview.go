@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -48,9 +49,75 @@ type JSONEvent struct {
 // plainStyles escapes without color, for JSON.
 var plainStyles = NewStyles(false)
 
+// JSONProgramEvent is the shape of a server or client event's line.
+type JSONProgramEvent struct {
+	Time       string `json:"time"`
+	Source     string `json:"source"` // "server" or "client"
+	Kind       string `json:"kind"`   // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error
+	Stream     *int64 `json:"stream,omitempty"`
+	Conn       uint64 `json:"conn,omitempty"` // the server's connection number
+	Local      string `json:"local,omitempty"`
+	Remote     string `json:"remote,omitempty"`
+	RemoteNode string `json:"remote_node,omitempty"` // remoteAddress as Node prints it
+	Family     string `json:"family,omitempty"`      // as Node's remoteFamily
+	Len        int    `json:"len"`
+	Preview    string `json:"preview,omitempty"`
+	Detail     string `json:"detail,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Late       bool   `json:"late,omitempty"`
+	Note       string `json:"note"`
+}
+
 // Render writes one event.
 func (v *JSONView) Render(e Event) error {
-	return v.enc.Encode(ToJSON(e))
+	if e.Source == SourceWire {
+		return v.enc.Encode(ToJSON(e))
+	}
+	return v.enc.Encode(ProgramToJSON(e))
+}
+
+// ProgramToJSON converts a server or client event to its JSON shape.
+func ProgramToJSON(e Event) JSONProgramEvent {
+	local, remote := e.Endpoints()
+	j := JSONProgramEvent{
+		Time:   e.Time.UTC().Format(time.RFC3339Nano),
+		Source: e.Source.String(),
+		Kind:   e.Kind(),
+		Local:  addrString(local),
+		Remote: addrString(remote),
+		Len:    len(e.Payload()),
+		Late:   e.Late,
+		Note:   strings.TrimSpace(ProgramSummary(&e) + "; " + ProgramNote(&e)),
+	}
+	if e.Stream >= 0 {
+		stream := e.Stream
+		j.Stream = &stream
+	}
+	var err error
+	switch e.Source {
+	case SourceServer:
+		j.Conn, j.RemoteNode, j.Family, j.Detail, err = e.Server.Conn, e.Server.NodeRemoteAddress, e.Server.Family, e.Server.Detail, e.Server.Err
+	case SourceClient:
+		j.Detail, err = e.Client.Detail, e.Client.Err
+	}
+	if err != nil {
+		j.Error = err.Error()
+	}
+	if len(e.Payload()) > 0 {
+		j.Preview = escapedPreview(e.Payload())
+	}
+	return j
+}
+
+// escapedPreview is the payload escaped as the log view shows it, without
+// the quotes.
+func escapedPreview(p []byte) string {
+	quoted := AppendEscaped(nil, plainStyles, p, previewBytes, len(p))
+	text := string(quoted)
+	if i := strings.LastIndexByte(text, '"'); i > 0 {
+		return text[1:i]
+	}
+	return text
 }
 
 // Flush writes out buffered lines.
@@ -85,8 +152,7 @@ func ToJSON(e Event) JSONEvent {
 		j.WinScaled = &w
 	}
 	if seg.Len > 0 {
-		quoted := AppendEscaped(nil, plainStyles, seg.Preview(), len(seg.Preview()), len(seg.Preview()))
-		j.Preview = string(quoted[1 : len(quoted)-1])
+		j.Preview = escapedPreview(seg.Preview())
 	}
 	return j
 }

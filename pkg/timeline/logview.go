@@ -17,7 +17,7 @@ const previewBytes = 40
 // Column widths of the log view, in terminal cells.
 const (
 	timeWidth      = 12 // "  +1234.567 ms"
-	sourceWidth    = 6  // "wire  "
+	sourceWidth    = 7  // "server "
 	kindWidth      = 8  // "SYN+ACK "
 	flagsWidth     = 6  // "[FP.] "
 	endpointsWidth = 26 // "127.0.0.1:53782 → :4000"
@@ -63,8 +63,36 @@ func (v *LogView) appendLine(b []byte, e *Event) []byte {
 	switch e.Source {
 	case SourceWire:
 		b = v.appendSegment(b, &e.Segment)
+	case SourceServer, SourceClient:
+		b = v.appendProgramEvent(b, e)
+	}
+	if e.Late {
+		b = s.warn.append(b, "  (arrived late: shown out of order)")
 	}
 	return append(b, '\n')
+}
+
+// appendProgramEvent writes a server or client event: a marker on its own
+// side of the timeline, what the code saw, and what it means.
+func (v *LogView) appendProgramEvent(b []byte, e *Event) []byte {
+	s := v.styles
+	st, marker := s.server, "● "
+	if e.Source == SourceClient {
+		st, marker = s.client, "○ "
+	}
+	b = append(b, marker...)
+	v.field = append(v.field[:0], e.Kind()...)
+	b = appendPadRight(b, st, v.field, kindWidth+flagsWidth)
+	b = append(b, ProgramSummary(e)...)
+	if payload := e.Payload(); len(payload) > 0 {
+		b = append(b, ' ')
+		b = AppendEscaped(b, s, payload, previewBytes, len(payload))
+	}
+	if note := ProgramNote(e); note != "" {
+		b = append(b, "  "...)
+		b = s.dim.append(b, note)
+	}
+	return b
 }
 
 func (v *LogView) appendSegment(b []byte, seg *capture.Segment) []byte {

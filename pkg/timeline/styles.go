@@ -36,6 +36,12 @@ type Styles struct {
 	warn    style // analysis remarks: retransmission, zero window...
 	payload style // escaped payload previews
 	escape  style // escape sequences inside a preview (\x1b, \n)
+	server  style // the server's own events
+	client  style // the client's own events
+	good    style // a check that passed
+	bad     style // a check that failed
+	heading style // lesson and step titles
+	code    style // code listings (plain: code reads best uncolored)
 }
 
 // NewStyles returns colored styles when enabled, else empty ones.
@@ -56,6 +62,11 @@ func NewStyles(enabled bool) *Styles {
 	s.warn = from(color.FgRed)
 	s.payload = from(color.FgGreen)
 	s.escape = from(color.FgHiMagenta)
+	s.server = from(color.FgGreen, color.Bold)
+	s.client = from(color.FgHiBlue, color.Bold)
+	s.good = from(color.FgGreen, color.Bold)
+	s.bad = from(color.FgRed, color.Bold)
+	s.heading = from(color.Bold, color.Underline)
 	return s
 }
 
@@ -84,4 +95,46 @@ func ColorFor(w io.Writer, noColorFlag bool) bool {
 		return false
 	}
 	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// Role names a style by meaning, for text outside the timeline's own lines
+// (lesson narration, checks, prompts).
+type Role uint8
+
+const (
+	RoleHeading Role = iota
+	RoleCode
+	RoleGood
+	RoleBad
+	RoleDim
+	RoleWarn
+	RoleServer
+	RoleClient
+	RoleInline // `code` inside prose
+)
+
+// Paint returns text in the role's style (unchanged when color is off).
+func (s *Styles) Paint(r Role, text string) string {
+	var st style
+	switch r {
+	case RoleHeading:
+		st = s.heading
+	case RoleCode:
+		st = s.code
+	case RoleGood:
+		st = s.good
+	case RoleBad:
+		st = s.bad
+	case RoleDim:
+		st = s.dim
+	case RoleWarn:
+		st = s.warn
+	case RoleServer:
+		st = s.server
+	case RoleClient:
+		st = s.client
+	case RoleInline:
+		st = s.payload
+	}
+	return st.on + text + st.off
 }

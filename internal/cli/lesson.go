@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/tcp-playground/playground/lessons"
+	"github.com/tcp-playground/playground/pkg/lesson"
+	"github.com/tcp-playground/playground/pkg/timeline"
+)
+
+const lessonSynopsis = "playground lessonN [--auto] [--port N] [--json] [--no-color] [--iface I]   (or: playground lesson N)"
+
+// lessonNumber reads "lesson3" (n from the command's name) or "lesson 3".
+func lessonNumber(name string, args []string) (int, []string, error) {
+	digits := strings.TrimPrefix(name, "lesson")
+	if digits == "" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return 0, nil, usagef("Usage: "+lessonSynopsis, "which lesson? e.g. playground lesson 1")
+		}
+		digits, args = args[0], args[1:]
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n <= 0 {
+		return 0, nil, usagef("Usage: "+lessonSynopsis, "%q is not a lesson number", digits)
+	}
+	return n, args, nil
+}
+
+// runLesson runs one lesson live.
+func runLesson(ctx context.Context, env Env, name string, args []string) error {
+	n, args, err := lessonNumber(name, args)
+	if err != nil {
+		return err
+	}
+	all, err := lesson.Load(lessons.Files)
+	if err != nil {
+		return fmt.Errorf("the embedded lessons don't parse: %v", err)
+	}
+	var l *lesson.Lesson
+	for _, candidate := range all {
+		if candidate.Number == n {
+			l = candidate
+		}
+	}
+	if l == nil {
+		return usagef(fmt.Sprintf("There are lessons 1 to %d.", len(all)), "there is no lesson %d", n)
+	}
+
+	flags := flag.NewFlagSet(fmt.Sprintf("lesson%d", n), flag.ContinueOnError)
+	auto := flags.Bool("auto", false, "run every step without waiting; exit 0 only when every check passed")
+	port := flags.Int("port", 0, fmt.Sprintf("the server's port (default %d)", l.Server.Port))
+	iface := flags.String("iface", "", "interface to capture on (default: the loopback interface)")
+	asJSON := flags.Bool("json", false, "one JSON object per event and per check, for scripts")
+	noColor := flags.Bool("no-color", false, "plain text even on a terminal (NO_COLOR does the same)")
+	rest, err := parseFlags(env, flags, lessonSynopsis, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("Usage: "+lessonSynopsis, "unexpected argument %q", rest[0])
+	}
+	if *port < 0 || *port > 65535 {
+		return usagef("Ports go from 1 to 65535.", "--port %d is out of range", *port)
+	}
+
+	ui := &termUI{out: env.Stdout, width: 100, json: *asJSON}
+	if f, ok := env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		ui.width = terminalWidth(f, 100)
+	}
+	ui.styles = timeline.NewStyles(!*asJSON && timeline.ColorFor(env.Stdout, *noColor))
+	if *asJSON {
+		ui.view = timeline.NewJSONView(env.Stdout)
+	} else {
+		ui.view = timeline.NewLogView(env.Stdout, ui.styles, time.Time{})
+	}
+
+	// Without a terminal to answer prompts, a lesson must not wait for
+	// one: it runs as --auto.
+	interactive := !*auto
+	if in, ok := env.Stdin.(*os.File); !ok || !isatty.IsTerminal(in.Fd()) {
+		interactive = false
+	}
+	if interactive {
+		keys, err := newKeyReader(env.Stdin.(*os.File))
+		if err != nil {
+			interactive = false
+		} else {
+			defer keys.Stop()
+			ui.keys = keys
+		}
+	}
+
+	result, err := lesson.Run(ctx, l, lesson.Options{Auto: !interactive, Port: *port, Interface: *iface}, ui)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return liveError(err)
+	}
+	if err := ui.view.Flush(); err != nil {
+		return err
+	}
+	if !interactive && !result.OK() {
+		return fmt.Errorf("lesson %d: %d of %d checks passed; not seen: %s", n, result.Passed, result.Checks, strings.Join(result.Missing, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tcp-playground/playground/pkg/lesson"
+	"github.com/tcp-playground/playground/pkg/timeline"
+)
+
+// termUI shows a running lesson on a terminal (or any writer): narration,
+// the Node.js and Go code side by side, the live timeline and the checks.
+// With JSON set it writes only JSON lines: the timeline's events and one
+// line per check.
+type termUI struct {
+	mu     sync.Mutex // Event comes from the timeline's goroutine
+	out    io.Writer
+	styles *timeline.Styles
+	view   timeline.Renderer
+	keys   *keyReader // nil without an interactive terminal
+	width  int
+	json   bool
+	total  int // steps in the lesson
+}
+
+func (u *termUI) printf(format string, a ...any) {
+	if u.json {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.view.Flush()
+	fmt.Fprintf(u.out, format, a...)
+}
+
+func (u *termUI) Lesson(l *lesson.Lesson) {
+	u.total = len(l.Steps)
+	u.printf("\n%s\n\n%s\n", u.styles.Paint(timeline.RoleHeading, fmt.Sprintf("Lesson %d · %s", l.Number, l.Title)), u.prose(l.Intro))
+}
+
+func (u *termUI) Step(n int, s *lesson.Step) {
+	title := u.styles.Paint(timeline.RoleHeading, fmt.Sprintf("Step %d/%d · %s", n, u.total, s.Title))
+	u.printf("\n%s\n\n%s\n\n%s\n", title, u.prose(s.Text), u.code(s.Node, s.Go))
+}
+
+func (u *termUI) Ask(ctx context.Context, s *lesson.Step) (lesson.Key, error) {
+	hint := ""
+	if s.Hint != "" {
+		hint = " · h hint"
+	}
+	u.printf("%s ", u.styles.Paint(timeline.RoleDim, "▶ Enter: run this step · b back a step · r show it again"+hint+" · q quit"))
+	if u.keys == nil {
+		u.printf("\n")
+		return lesson.KeyNext, nil
+	}
+	u.keys.drain()
+	for {
+		b, ok, err := u.keys.next(ctx)
+		if err != nil {
+			u.printf("\n")
+			return lesson.KeyQuit, err
+		}
+		if !ok {
+			u.printf("\n")
+			return lesson.KeyQuit, nil
+		}
+		key, known := map[byte]lesson.Key{
+			'\r': lesson.KeyNext, '\n': lesson.KeyNext, ' ': lesson.KeyNext,
+			'q': lesson.KeyQuit, 'Q': lesson.KeyQuit,
+			'b': lesson.KeyBack, 'r': lesson.KeyRerun, 'h': lesson.KeyHint,
+		}[b]
+		if known {
+			u.printf("\n")
+			return key, nil
+		}
+	}
+}
+
+func (u *termUI) Predict(ctx context.Context, p *lesson.Predict) error {
+	u.printf("%s %s\n%s ", u.styles.Paint(timeline.RoleWarn, "? Predict:"), u.inline(p.Question),
+		u.styles.Paint(timeline.RoleDim, "  think of your answer, then press Enter to see what happens"))
+	if u.keys == nil {
+		u.printf("\n")
+		return nil
+	}
+	for {
+		b, ok, err := u.keys.next(ctx)
+		if err != nil || !ok {
+			u.printf("\n")
+			return err
+		}
+		if b == '\r' || b == '\n' || b == ' ' {
+			u.printf("\n")
+			return nil
+		}
+	}
+}
+
+func (u *termUI) Reveal(p *lesson.Predict) {
+	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "! Answer:"), u.inline(p.Answer))
+}
+
+func (u *termUI) Hint(s *lesson.Step) {
+	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "Hint:"), u.inline(s.Hint))
+}
+
+func (u *termUI) Event(e timeline.Event) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.view.Render(e); err != nil {
+		return err
+	}
+	return u.view.Flush() // live: each line as it happens
+}
+
+// checkLine is the JSON shape of a check.
+type checkLine struct {
+	Time   string `json:"time"`
+	Source string `json:"source"` // "lesson"
+	Kind   string `json:"kind"`   // "check"
+	Step   string `json:"step"`
+	Expect string `json:"expect"`
+	OK     bool   `json:"ok"`
+}
+
+func (u *termUI) Check(s *lesson.Step, e *lesson.Expect, ok bool) {
+	if u.json {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		u.view.Flush()
+		line, _ := json.Marshal(checkLine{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: "lesson", Kind: "check", Step: s.Title, Expect: e.Text, OK: ok})
+		fmt.Fprintf(u.out, "%s\n", line)
+		return
+	}
+	if ok {
+		u.printf("  %s %s\n", u.styles.Paint(timeline.RoleGood, "✓"), e.Text)
+		return
+	}
+	u.printf("  %s %s %s\n", u.styles.Paint(timeline.RoleBad, "✗"), e.Text, u.styles.Paint(timeline.RoleBad, "(not seen)"))
+}
+
+func (u *termUI) TryItYourself(ctx context.Context, addr netip.AddrPort) error {
+	u.printf("\n  In another terminal, type:   %s\n  %s\n",
+		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("nc %s %d", addr.Addr(), addr.Port())),
+		u.styles.Paint(timeline.RoleDim, "Everything it does shows up here. Press Enter (or Ctrl-C) when you are done."))
+	if u.keys == nil {
+		return nil
+	}
+	u.keys.drain()
+	for {
+		b, ok, err := u.keys.next(ctx)
+		if err != nil || !ok || b == '\r' || b == '\n' || b == 'q' {
+			return err
+		}
+	}
+}
+
+func (u *termUI) Done(r lesson.Result) {
+	if u.json {
+		return
+	}
+	switch {
+	case r.Quit:
+		u.printf("\nYou left lesson %d before its end: %d of %d checks passed so far.\n", r.Lesson, r.Passed, r.Checks)
+	case r.OK():
+		u.printf("\n%s Lesson %d done: all %d checks passed on the real wire.\n", u.styles.Paint(timeline.RoleGood, "✓"), r.Lesson, r.Checks)
+	default:
+		u.printf("\n%s Lesson %d: %d of %d checks passed. Not seen:\n", u.styles.Paint(timeline.RoleBad, "✗"), r.Lesson, r.Passed, r.Checks)
+		for _, m := range r.Missing {
+			u.printf("  - %s\n", m)
+		}
+	}
+}
+
+// prose wraps Markdown paragraphs to the terminal's width and styles
+// `code` and **bold** inline.
+func (u *termUI) prose(text string) string {
+	var out []string
+	for _, para := range strings.Split(text, "\n\n") {
+		words := strings.Fields(para)
+		if len(words) == 0 {
+			continue
+		}
+		var lines []string
+		line := ""
+		for _, w := range words {
+			if line != "" && visibleLen(line)+1+visibleLen(w) > u.width-4 {
+				lines = append(lines, line)
+				line = w
+				continue
+			}
+			if line != "" {
+				line += " "
+			}
+			line += w
+		}
+		lines = append(lines, line)
+		for i := range lines {
+			lines[i] = "  " + u.inline(lines[i])
+		}
+		out = append(out, strings.Join(lines, "\n"))
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// inline styles `code` spans and drops Markdown's emphasis markers.
+func (u *termUI) inline(s string) string {
+	s = strings.ReplaceAll(s, "**", "")
+	parts := strings.Split(s, "`")
+	for i := 1; i < len(parts); i += 2 {
+		parts[i] = u.styles.Paint(timeline.RoleInline, parts[i])
+	}
+	return strings.Join(parts, "")
+}
+
+// visibleLen counts what a word takes on screen: Markdown's markers don't show.
+func visibleLen(s string) int {
+	return utf8.RuneCountInString(strings.NewReplacer("`", "", "**", "").Replace(s))
+}
+
+// code shows the Node.js snippet beside its Go twin when the terminal is
+// wide enough, one above the other when not.
+func (u *termUI) code(node, goCode string) string {
+	const nodeTitle, goTitle = "Node.js (your notes)", "Go (what the playground runs)"
+	left := strings.Split(strings.TrimRight(strings.ReplaceAll(node, "\t", "    "), "\n"), "\n")
+	right := strings.Split(strings.TrimRight(strings.ReplaceAll(goCode, "\t", "    "), "\n"), "\n")
+	colWidth := utf8.RuneCountInString(nodeTitle)
+	for _, l := range left {
+		colWidth = max(colWidth, utf8.RuneCountInString(l))
+	}
+	rightWidth := utf8.RuneCountInString(goTitle)
+	for _, l := range right {
+		rightWidth = max(rightWidth, utf8.RuneCountInString(l))
+	}
+	gutter := u.styles.Paint(timeline.RoleDim, "│ ")
+	var b strings.Builder
+	if 2+colWidth+3+2+rightWidth <= u.width {
+		pad := func(s string) string { return s + strings.Repeat(" ", colWidth-utf8.RuneCountInString(s)) }
+		fmt.Fprintf(&b, "  %s   %s\n", u.styles.Paint(timeline.RoleDim, pad(nodeTitle)), u.styles.Paint(timeline.RoleDim, goTitle))
+		for i := 0; i < max(len(left), len(right)); i++ {
+			var l, r string
+			if i < len(left) {
+				l = left[i]
+			}
+			if i < len(right) {
+				r = right[i]
+			}
+			fmt.Fprintf(&b, "%s%s %s%s\n", gutter, u.styles.Paint(timeline.RoleCode, pad(l)), gutter, u.styles.Paint(timeline.RoleCode, r))
+		}
+		return strings.TrimRight(b.String(), "\n")
+	}
+	for _, block := range []struct {
+		title string
+		lines []string
+	}{{nodeTitle, left}, {goTitle, right}} {
+		fmt.Fprintf(&b, "  %s\n", u.styles.Paint(timeline.RoleDim, block.title))
+		for _, l := range block.lines {
+			fmt.Fprintf(&b, "%s%s\n", gutter, u.styles.Paint(timeline.RoleCode, l))
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

@@ -1,0 +1,18 @@
+//go:build unix
+
+package server
+
+import "syscall"
+
+// setReceiveBuffer sets SO_RCVBUF on a socket before listen(2): accepted
+// sockets inherit it, and it must be set before the handshake because the
+// window scale is agreed there.
+func setReceiveBuffer(rc syscall.RawConn, size int) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
