@@ -50,6 +50,7 @@ func commands() []command {
 		{"lesson1", "lesson 1: a TCP server, the handshake before your code hears of it (needs sudo)", nil},
 		{"replay", "annotate a pcap or pcapng file: playground replay FILE", runReplay},
 		{"watch", "annotate live TCP on loopback until Ctrl-C (needs sudo)", runWatch},
+		{"serve", "the notes' full example server with the capture, until Ctrl-C (needs sudo)", runServe},
 		{"help", "show this help", runHelp},
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/timeline"
@@ -40,33 +39,24 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return liveError(err)
 	}
-	var view timeline.Renderer
-	if *asJSON {
-		view = timeline.NewJSONView(env.Stdout)
-	} else {
-		view = timeline.NewLogView(env.Stdout, timeline.NewStyles(timeline.ColorFor(env.Stdout, *noColor)), time.Time{})
+	view := newView(env, *asJSON, *noColor)
+	if !*asJSON {
 		fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())
 	}
-	var readErr error
-	for seg, err := range reader.Segments(ctx) {
-		if err != nil {
-			readErr = err
-			break
-		}
-		if err := view.Render(timeline.WireEvent(seg)); err != nil {
+	live := timeline.StartLive(reader, func(e timeline.Event) error {
+		if err := view.Render(e); err != nil {
 			return err
 		}
-		// A live view must show each line as it happens.
-		if err := view.Flush(); err != nil {
-			return err
-		}
+		return view.Flush() // a live view shows each line as it happens
+	})
+	select {
+	case <-ctx.Done():
+	case <-live.Failed():
 	}
-	if err := view.Flush(); err != nil {
-		return err
-	}
-	st := reader.Stats()
+	err = live.Stop()
+	st := live.Stats()
 	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel\n", st.Segments, st.KernelDropped)
-	return readErr
+	return err
 }
 
 // captureFilter builds the BPF expression from --port and --filter.

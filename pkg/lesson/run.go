@@ -99,7 +99,7 @@ type runner struct {
 	port   int
 	result Result
 
-	merger *timeline.Merger
+	live   *timeline.Live
 	check  checker
 	server *server.Server
 	client *client.Client
@@ -118,62 +118,32 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 		}
 	}
 
-	// Everything below stops when runCtx ends; wg waits for it.
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	var wg sync.WaitGroup
-	r.merger = timeline.NewMerger(timeline.DefaultReorderWindow, 1024)
-
-	// The capture and the timeline outlive the steps a little: after the
-	// programs close, their last segments must still be read and shown.
-	captureCtx, stopCapture := context.WithCancel(context.Background())
-	timelineCtx, stopTimeline := context.WithCancel(context.Background())
-	defer stopCapture()
-	defer stopTimeline()
-	var captureErr, timelineErr error
-	captureDone := make(chan struct{})
+	r.live = timeline.StartLive(reader, func(e timeline.Event) error {
+		r.check.observe(e)
+		return r.ui.Event(e)
+	})
 	go func() {
-		defer close(captureDone)
-		for seg, err := range reader.Segments(captureCtx) {
-			if err != nil {
-				captureErr = err
-				stop()
-				return
-			}
-			r.merger.Add(captureCtx, timeline.WireEvent(seg))
-		}
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		linker := timeline.NewLinker()
-		timelineErr = r.merger.Run(timelineCtx, func(e timeline.Event) error {
-			linker.Link(&e)
-			r.check.observe(e)
-			return r.ui.Event(e)
-		})
-		if timelineErr != nil {
-			stop()
+		select {
+		case <-r.live.Failed():
+			stop() // the capture or the screen failed: end the steps
+		case <-runCtx.Done():
 		}
 	}()
 
 	stepErr := r.steps(runCtx)
 
 	// Close the programs first, so that their last events (close, FIN) are
-	// captured and shown; then stop the capture, then flush the timeline.
+	// captured and shown; then stop the capture and flush the timeline.
 	r.closePrograms()
 	r.settle(runCtx)
-	stopCapture()
-	<-captureDone
-	stopTimeline()
-	wg.Wait()
-	r.result.Late = r.merger.Late()
+	liveErr := r.live.Stop()
+	r.result.Late = r.live.Late()
 
 	switch {
-	case timelineErr != nil:
-		return r.result, timelineErr
-	case captureErr != nil:
-		return r.result, captureErr
+	case liveErr != nil:
+		return r.result, liveErr
 	case stepErr != nil:
 		return r.result, stepErr
 	}
@@ -282,7 +252,7 @@ func (r *runner) act(ctx context.Context, a Action) error {
 			r.closePrograms()
 		}
 		srv, err := server.Start(ctx, r.serverConfig(), func(e server.Event) {
-			r.merger.Add(ctx, timeline.ServerEvent(e))
+			r.live.Add(ctx, timeline.ServerEvent(e))
 		})
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("%w: %d is taken by another program; choose another with --port", ErrPortInUse, r.port)
@@ -301,7 +271,7 @@ func (r *runner) act(ctx context.Context, a Action) error {
 			r.client.Close()
 		}
 		c, err := client.Dial(ctx, r.serverAddr(), func(e client.Event) {
-			r.merger.Add(ctx, timeline.ClientEvent(e))
+			r.live.Add(ctx, timeline.ClientEvent(e))
 		})
 		if err != nil {
 			return err

@@ -19,9 +19,10 @@ const DefaultReorderWindow = 5 * time.Millisecond
 // first. An event that arrives after the window has passed can't be put in
 // its place any more: it is emitted at once, marked Late, and counted.
 type Merger struct {
-	window time.Duration
-	in     chan Event
-	now    func() time.Time // the clock; tests replace it
+	window  time.Duration
+	in      chan Event
+	stopped chan struct{}    // closed when Run returns: Add no longer waits
+	now     func() time.Time // the clock; tests replace it
 
 	pending eventHeap
 	arrived uint64 // arrival counter: equal times keep arrival order
@@ -32,16 +33,17 @@ type Merger struct {
 // NewMerger returns a merger with the given reorder window; buffer is the
 // capacity of its input channel.
 func NewMerger(window time.Duration, buffer int) *Merger {
-	return &Merger{window: window, in: make(chan Event, buffer), now: time.Now}
+	return &Merger{window: window, in: make(chan Event, buffer), stopped: make(chan struct{}), now: time.Now}
 }
 
 // Add queues an event; it is safe for concurrent use. It blocks only when
 // the input buffer is full, which slows the producer rather than losing the
-// event; it gives up when ctx is done.
+// event; it gives up when ctx is done or Run has returned.
 func (m *Merger) Add(ctx context.Context, e Event) {
 	select {
 	case m.in <- e:
 	case <-ctx.Done():
+	case <-m.stopped:
 	}
 }
 
@@ -52,6 +54,7 @@ func (m *Merger) Late() int { return m.late }
 // Run emits events in time order until ctx is done, then flushes what is
 // pending. emit's error stops the run and is returned.
 func (m *Merger) Run(ctx context.Context, emit func(Event) error) error {
+	defer close(m.stopped)
 	tick := time.NewTicker(m.window / 2)
 	defer tick.Stop()
 	for {

@@ -21,7 +21,9 @@ func ProgramSummary(e *Event) string {
 		case server.Listening:
 			return "listening on " + ev.Local.String()
 		case server.Connection:
-			return fmt.Sprintf("connection from %s (remoteAddress %s, %s)", ev.Remote, ev.NodeRemoteAddress, ev.Family)
+			// The socket info the notes log, by Node's names.
+			return fmt.Sprintf("connection from %s · remoteAddress %s remotePort %d remoteFamily %s · address() %s",
+				ev.Remote, ev.NodeRemoteAddress, ev.Remote.Port(), ev.Family, ev.Local)
 		case server.Data, server.Write:
 			return bytesCount(len(ev.Data)) + errSuffix(ev.Err)
 		case server.Close:

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/tcp-playground/playground/pkg/capture"
+	"github.com/tcp-playground/playground/pkg/server"
+	"github.com/tcp-playground/playground/pkg/timeline"
+)
+
+const serveSynopsis = "playground serve [--port N] [--host H] [--json] [--no-color] [--iface I]"
+
+// runServe runs the full example server of the notes (it replies "Hello
+// from server" to every message and logs each socket's addresses) beside
+// the capture, with no narration, until Ctrl-C.
+func runServe(ctx context.Context, env Env, args []string) error {
+	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	port := flags.Int("port", 3000, "the port to listen on (the notes' full example uses 3000)")
+	host := flags.String("host", "127.0.0.1", "the address to listen on; 0.0.0.0 or :: open it to the network")
+	iface := flags.String("iface", "", "interface to capture on (default: the loopback interface)")
+	asJSON := flags.Bool("json", false, "one JSON object per event, for scripts")
+	noColor := flags.Bool("no-color", false, "plain text even on a terminal (NO_COLOR does the same)")
+	rest, err := parseFlags(env, flags, serveSynopsis, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("Usage: "+serveSynopsis, "serve takes no arguments, got %q", rest[0])
+	}
+	if *port <= 0 || *port > 65535 {
+		return usagef("Ports go from 1 to 65535.", "--port %d is out of range", *port)
+	}
+	ip := net.ParseIP(*host)
+	if ip == nil {
+		return usagef("Give an IP address, such as 127.0.0.1 or ::1.", "--host %q is not an IP address", *host)
+	}
+	if ip.IsUnspecified() {
+		fmt.Fprintf(env.Stderr, "warning: listening on %s: any machine that can reach this one can now connect to port %d\n", *host, *port)
+	}
+
+	reader, err := capture.OpenLive(capture.LiveOptions{Interface: *iface, Filter: fmt.Sprintf("tcp port %d", *port)})
+	if err != nil {
+		return liveError(err)
+	}
+	view := newView(env, *asJSON, *noColor)
+	live := timeline.StartLive(reader, func(e timeline.Event) error {
+		if err := view.Render(e); err != nil {
+			return err
+		}
+		return view.Flush()
+	})
+	srv, err := server.Start(ctx, server.Config{
+		Addr:     net.JoinHostPort(*host, strconv.Itoa(*port)),
+		Behavior: server.Reply,
+		Reply:    []byte("Hello from server"),
+	}, func(e server.Event) { live.Add(ctx, timeline.ServerEvent(e)) })
+	if err != nil {
+		live.Stop()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("port %d is already in use by another program: choose another with --port", *port)
+		}
+		return err
+	}
+	if !*asJSON {
+		fmt.Fprintf(env.Stderr, "serving on %s; in another terminal try: nc %s %d   (Ctrl-C stops)\n", srv.Addr(), srv.Addr().Addr(), *port)
+	}
+	select {
+	case <-ctx.Done():
+	case <-live.Failed():
+	}
+	srv.Close()
+	time.Sleep(2 * timeline.DefaultReorderWindow) // let the last FINs reach the screen
+	err = live.Stop()
+	st := live.Stats()
+	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel\n", st.Segments, st.KernelDropped)
+	return err
+}
+
+// newView is the renderer for a live command: JSON lines, or the log view
+// with color when the output is a terminal.
+func newView(env Env, asJSON, noColor bool) timeline.Renderer {
+	if asJSON {
+		return timeline.NewJSONView(env.Stdout)
+	}
+	return timeline.NewLogView(env.Stdout, timeline.NewStyles(timeline.ColorFor(env.Stdout, noColor)), time.Time{})
+}
