@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcp-playground/playground/pkg/capture"
+)
+
+// freePort finds a loopback port nobody listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// skipUnlessCapture skips when this process may not capture; CI runs as
+// root and fails on skips.
+func skipUnlessCapture(t *testing.T) {
+	t.Helper()
+	r, err := capture.OpenLive(capture.LiveOptions{Filter: "tcp port 1"})
+	if err != nil {
+		t.Skipf("live capture is not possible here (run as root): %v", err)
+	}
+	for range r.Segments(canceledContext()) { // closes the handle
+	}
+}
+
+func canceledContext() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// jsonEvent is what the tests read back from --json lines.
+type jsonEvent struct {
+	Time   time.Time `json:"time"`
+	Source string    `json:"source"`
+	Kind   string    `json:"kind"`
+	Flags  string    `json:"flags"`
+	From   string    `json:"from"`
+	Src    string    `json:"src"`
+	Dst    string    `json:"dst"`
+	Seq    uint32    `json:"seq"`
+	Ack    uint32    `json:"ack"`
+	Len    int       `json:"len"`
+	Step   string    `json:"step"`
+	Expect string    `json:"expect"`
+	OK     bool      `json:"ok"`
+	Late   bool      `json:"late"`
+	Remote string    `json:"remote"`
+}
+
+func parseJSONLines(t *testing.T, out string) []jsonEvent {
+	t.Helper()
+	var events []jsonEvent
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e jsonEvent
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", line, err)
+		}
+		events = append(events, e)
+	}
+	return events
+}
+
+// TestLesson1AutoJSON runs lesson 1 on the real wire and checks the merged
+// timeline: the handshake before the server's connection event, one data
+// segment per client write with its length, the reply, FIN both ways, and
+// time never going backwards.
+func TestLesson1AutoJSON(t *testing.T) {
+	skipUnlessCapture(t)
+	port := freePort(t)
+	code, out, errOut := run(t, "lesson1", "--auto", "--json", "--port", strconv.Itoa(port))
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	events := parseJSONLines(t, out)
+
+	var timeline []jsonEvent // wire, server and client events, without the checks
+	checks, passed := 0, 0
+	for _, e := range events {
+		if e.Source == "lesson" {
+			checks++
+			if e.OK {
+				passed++
+			}
+			continue
+		}
+		timeline = append(timeline, e)
+	}
+	if checks == 0 || passed != checks {
+		t.Errorf("%d of %d checks passed", passed, checks)
+	}
+	for i := 1; i < len(timeline); i++ {
+		if timeline[i].Time.Before(timeline[i-1].Time) || timeline[i].Late {
+			t.Errorf("time goes backwards at event %d: %s %s %v after %s %s %v", i,
+				timeline[i].Source, timeline[i].Kind, timeline[i].Time, timeline[i-1].Source, timeline[i-1].Kind, timeline[i-1].Time)
+		}
+	}
+
+	// The handshake, then the server's code hears of it.
+	find := func(from int, match func(e jsonEvent) bool) int {
+		for i := from; i < len(timeline); i++ {
+			if match(timeline[i]) {
+				return i
+			}
+		}
+		return -1
+	}
+	wire := func(kind, from string) func(jsonEvent) bool {
+		return func(e jsonEvent) bool { return e.Source == "wire" && e.Kind == kind && (from == "" || e.From == from) }
+	}
+	prog := func(source, kind string) func(jsonEvent) bool {
+		return func(e jsonEvent) bool { return e.Source == source && e.Kind == kind }
+	}
+	at := 0
+	for _, step := range []struct {
+		name  string
+		match func(jsonEvent) bool
+	}{
+		{"SYN", wire("SYN", "client")},
+		{"SYN+ACK", wire("SYN+ACK", "server")},
+		{"ACK", func(e jsonEvent) bool { return wire("ACK", "client")(e) && e.Step == "handshake 3/3" }},
+		{"server connection", prog("server", "connection")},
+		{"client's FIN", wire("FIN", "client")},
+		{"server's FIN", wire("FIN", "server")},
+		{"last ACK", func(e jsonEvent) bool { return wire("ACK", "client")(e) && e.Step == "teardown 4/4" }},
+	} {
+		i := find(at, step.match)
+		if i < 0 {
+			t.Fatalf("%s not found after event %d; timeline:\n%s", step.name, at, out)
+		}
+		at = i + 1
+	}
+
+	// One DATA segment per client write, with that write's length.
+	var writes, clientData []int
+	for _, e := range timeline {
+		switch {
+		case e.Source == "client" && e.Kind == "write":
+			writes = append(writes, e.Len)
+		case e.Source == "wire" && e.Kind == "DATA" && e.From == "client":
+			clientData = append(clientData, e.Len)
+		}
+	}
+	if len(writes) == 0 || fmtInts(writes) != fmtInts(clientData) {
+		t.Errorf("client writes %v, client DATA segments %v: want one segment per write", writes, clientData)
+	}
+	// The reply: the server's write and the segment that carried it.
+	reply := find(0, func(e jsonEvent) bool { return wire("DATA", "server")(e) && e.Len == len("Hello from server") && e.Ack == 6 })
+	if reply < 0 || find(0, func(e jsonEvent) bool { return prog("server", "write")(e) && e.Len == 17 }) < 0 {
+		t.Errorf("the reply (a 17-byte server write and its DATA segment with ack=6) is missing:\n%s", out)
+	}
+}
+
+func fmtInts(v []int) string {
+	var b bytes.Buffer
+	b.WriteString("[")
+	for i, n := range v {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(strconv.Itoa(n))
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+// TestLessonBadInput: lesson mistakes are usage errors.
+func TestLessonBadInput(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"lesson99"}, 2, "there is no lesson 99"},
+		{[]string{"lesson", "x"}, 2, `"x" is not a lesson number`},
+		{[]string{"lesson"}, 2, "which lesson?"},
+		{[]string{"lesson1", "--port", "99999"}, 2, "--port 99999 is out of range"},
+		{[]string{"lesson1", "--bogus"}, 2, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		code, _, errOut := run(t, tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, code, errOut, tt.code, tt.want)
+		}
+	}
+}
+
+// TestLessonPortInUse: a port held by another program is one clear line.
+func TestLessonPortInUse(t *testing.T) {
+	skipUnlessCapture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	code, _, errOut := run(t, "lesson1", "--auto", "--port", strconv.Itoa(port))
+	if code != 1 || !strings.Contains(errOut, "is taken by another program; choose another with --port") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
