@@ -158,7 +158,9 @@ func TestLesson1AutoJSON(t *testing.T) {
 		t.Errorf("client writes %v, client DATA segments %v: want one segment per write", writes, clientData)
 	}
 	// The reply: the server's write and the segment that carried it.
-	reply := find(0, func(e jsonEvent) bool { return wire("DATA", "server")(e) && e.Len == len("Hello from server") && e.Ack == 6 })
+	reply := find(0, func(e jsonEvent) bool {
+		return wire("DATA", "server")(e) && e.Len == len("Hello from server") && e.Ack == 6
+	})
 	if reply < 0 || find(0, func(e jsonEvent) bool { return prog("server", "write")(e) && e.Len == 17 }) < 0 {
 		t.Errorf("the reply (a 17-byte server write and its DATA segment with ack=6) is missing:\n%s", out)
 	}

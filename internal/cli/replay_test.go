@@ -140,7 +140,8 @@ func TestBadInput(t *testing.T) {
 		{"no file", []string{"replay"}, 2, "replay needs a capture file", ""},
 		{"two files", []string{"replay", "a", "b"}, 2, "one capture file", ""},
 		{"unknown flag", []string{"replay", "--frob", "x"}, 2, "flag provided but not defined: -frob", ""},
-		{"unknown command", []string{"lesson99x"}, 2, `unknown command "lesson99x"`, ""},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`, ""},
+		{"lesson typo", []string{"lesson99x"}, 2, `"99x" is not a lesson number`, ""},
 		{"port out of range", []string{"watch", "--port", "70000"}, 2, "--port 70000 is out of range", ""},
 		{"port and filter", []string{"watch", "--port", "80", "--filter", "tcp"}, 2, "can't be used together", ""},
 	}
