@@ -10,6 +10,12 @@ if [[ ${1:-} == --test ]]; then
 	want+=(tcpdump tshark tmux netcat-openbsd iptables iproute2 curl time)
 fi
 
+# Node.js runs the learner's own server from the notes in the tests; any
+# node on PATH will do, else Debian's.
+if [[ ${1:-} == --test ]] && ! command -v node >/dev/null; then
+	want+=(nodejs)
+fi
+
 missing=()
 for pkg in "${want[@]}"; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

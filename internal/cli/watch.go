@@ -40,9 +40,8 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 		return liveError(err)
 	}
 	view := newView(env, *asJSON, *noColor)
-	if !*asJSON {
-		fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())
-	}
+	// On stderr even with --json: it tells a script the capture is open.
+	fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())
 	live := timeline.StartLive(reader, func(e timeline.Event) error {
 		if err := view.Render(e); err != nil {
 			return err
