@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,5 +216,44 @@ func TestLessonPortInUse(t *testing.T) {
 	code, _, errOut := run(t, "lesson1", "--auto", "--port", strconv.Itoa(port))
 	if code != 1 || !strings.Contains(errOut, "is taken by another program; choose another with --port") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestLesson1Golden runs lesson 1 and compares its transcript, without the
+// live event lines (their order within a few microseconds varies from run to
+// run; TestLesson1AutoJSON checks them), with a golden file: the narration,
+// the Node.js and Go code side by side, and the checks.
+func TestLesson1Golden(t *testing.T) {
+	skipUnlessCapture(t)
+	port := freePort(t)
+	code, out, errOut := run(t, "lesson1", "--auto", "--no-color", "--port", strconv.Itoa(port))
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	var kept []string
+	eventLine := regexp.MustCompile(`^\s*[+-][0-9]+\.[0-9]+ (ms|s)  `)
+	for _, line := range strings.Split(out, "\n") {
+		if eventLine.MatchString(line) {
+			continue
+		}
+		kept = append(kept, strings.ReplaceAll(line, strconv.Itoa(port), "PORT"))
+	}
+	got := strings.Join(kept, "\n")
+	golden := filepath.Join("testdata", "lesson1.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test ./internal/cli -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("lesson 1 transcript differs from %s:\n--- got\n%s\n--- want\n%s", golden, got, want)
+	}
+	if n := strings.Count(out, "\n") - len(kept) + 1; n < 20 {
+		t.Errorf("only %d event lines in the transcript", n)
 	}
 }

@@ -84,12 +84,11 @@ func (u *termUI) Ask(ctx context.Context, s *lesson.Step) (lesson.Key, error) {
 }
 
 func (u *termUI) Predict(ctx context.Context, p *lesson.Predict) error {
-	u.printf("%s %s\n%s ", u.styles.Paint(timeline.RoleWarn, "? Predict:"), u.inline(p.Question),
-		u.styles.Paint(timeline.RoleDim, "  think of your answer, then press Enter to see what happens"))
+	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "? Predict:"), u.inline(p.Question))
 	if u.keys == nil {
-		u.printf("\n")
-		return nil
+		return nil // --auto: the answer follows the step
 	}
+	u.printf("%s ", u.styles.Paint(timeline.RoleDim, "  think of your answer, then press Enter to see what happens"))
 	for {
 		b, ok, err := u.keys.next(ctx)
 		if err != nil || !ok {
