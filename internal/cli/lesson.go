@@ -99,7 +99,8 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 		}
 	}
 
-	result, err := lesson.Run(ctx, l, lesson.Options{Auto: !interactive, Port: *port, Interface: *iface}, ui)
+	result, err := lesson.Run(ctx, l, lesson.Options{Auto: !interactive, Port: *port, Interface: *iface,
+		Opened: func() error { _, err := dropPrivileges(); return err }}, ui)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err

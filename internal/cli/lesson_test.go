@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -35,14 +34,7 @@ func skipUnlessCapture(t *testing.T) {
 	if err != nil {
 		t.Skipf("live capture is not possible here (run as root): %v", err)
 	}
-	for range r.Segments(canceledContext()) { // closes the handle
-	}
-}
-
-func canceledContext() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
+	r.Close()
 }
 
 // jsonEvent is what the tests read back from --json lines.

@@ -56,17 +56,38 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		}
 		return view.Flush()
 	})
-	srv, err := server.Start(ctx, server.Config{
-		Addr:     net.JoinHostPort(*host, strconv.Itoa(*port)),
-		Behavior: server.Reply,
-		Reply:    []byte("Hello from server"),
-	}, func(e server.Event) { live.Add(ctx, timeline.ServerEvent(e)) })
-	if err != nil {
-		live.Stop()
+	listen := func() (*server.Server, error) {
+		srv, err := server.Start(ctx, server.Config{
+			Addr:     net.JoinHostPort(*host, strconv.Itoa(*port)),
+			Behavior: server.Reply,
+			Reply:    []byte("Hello from server"),
+		}, func(e server.Event) { live.Add(ctx, timeline.ServerEvent(e)) })
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("port %d is already in use by another program: choose another with --port", *port)
+			return nil, fmt.Errorf("port %d is already in use by another program: choose another with --port", *port)
 		}
+		return srv, err
+	}
+	// Give up root as soon as the capture is open; a port below 1024 still
+	// needs root to bind, so that one is bound first.
+	var srv *server.Server
+	if *port < 1024 {
+		if srv, err = listen(); err != nil {
+			live.Stop()
+			return err
+		}
+	}
+	if _, err := dropPrivileges(); err != nil {
+		if srv != nil {
+			srv.Close()
+		}
+		live.Stop()
 		return err
+	}
+	if srv == nil {
+		if srv, err = listen(); err != nil {
+			live.Stop()
+			return err
+		}
 	}
 	if !*asJSON {
 		fmt.Fprintf(env.Stderr, "serving on %s; in another terminal try: nc %s %d   (Ctrl-C stops)\n", srv.Addr(), srv.Addr().Addr(), *port)

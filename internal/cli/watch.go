@@ -39,6 +39,10 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return liveError(err)
 	}
+	if _, err := dropPrivileges(); err != nil {
+		reader.Close()
+		return err
+	}
 	view := newView(env, *asJSON, *noColor)
 	// On stderr even with --json: it tells a script the capture is open.
 	fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())

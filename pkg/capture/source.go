@@ -254,6 +254,10 @@ func (r *Reader) publish(withKernel bool) {
 	}
 }
 
+// Close closes a Reader that will not be iterated (Segments closes the
+// handle itself when its loop ends). It must not run during Segments.
+func (r *Reader) Close() { r.close() }
+
 func (r *Reader) close() {
 	if r.handle == nil {
 		return

@@ -112,8 +112,7 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 	}
 	if r.opts.Opened != nil {
 		if err := r.opts.Opened(); err != nil {
-			for range reader.Segments(canceled()) { // closes the handle
-			}
+			reader.Close()
 			return r.result, err
 		}
 	}
@@ -358,12 +357,6 @@ func (r *runner) closePrograms() {
 		r.server.Close()
 		r.server = nil
 	}
-}
-
-func canceled() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
 }
 
 // checker matches the timeline's events against a step's expectations:

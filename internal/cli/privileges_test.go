@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildPlayground builds the command into a temporary directory that any
+// user may read, so that it also runs after dropping to nobody.
+func buildPlayground(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "playground-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "playground")
+	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/playground")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// procIDs reads the Uid: and Gid: lines (real, effective, saved, fs) of a
+// process from /proc.
+func procIDs(t *testing.T, pid int) (uids, gids string) {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			uids = strings.Join(strings.Fields(v), " ")
+		}
+		if v, ok := strings.CutPrefix(line, "Gid:"); ok {
+			gids = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return uids, gids
+}
+
+// TestSudoDropsToInvokingUser runs the binary as sudo would (root, with
+// SUDO_UID and SUDO_GID of an unprivileged user): once the capture is open
+// every uid and gid of the process is that user's, and the capture still
+// shows the handshake.
+func TestSudoDropsToInvokingUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, as under sudo")
+	}
+	skipUnlessCapture(t)
+	bin := buildPlayground(t)
+	port := strconv.Itoa(freePort(t))
+	const nobody = "65534"
+
+	cmd := exec.Command(bin, "watch", "--json", "--port", port)
+	cmd.Env = append(os.Environ(), "SUDO_UID="+nobody, "SUDO_GID="+nobody, "SUDO_USER=nobody")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	errLines := bufio.NewScanner(stderr)
+	if !errLines.Scan() || !strings.HasPrefix(errLines.Text(), "watching") {
+		t.Fatalf("watch did not start: %q", errLines.Text())
+	}
+	// The capture is open and privileges are gone before "watching" is printed.
+	uids, gids := procIDs(t, cmd.Process.Pid)
+	if uids != "65534 65534 65534 65534" || gids != "65534 65534 65534 65534" {
+		t.Errorf("after start: Uid %q Gid %q, want all 65534", uids, gids)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(10 * time.Second)
+	var seen []string
+	for len(seen) < 3 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("watch ended early; saw %v", seen)
+			}
+			seen = append(seen, l)
+		case <-timeout:
+			t.Fatalf("the capture showed %d lines of the handshake after the drop, want 3: %v", len(seen), seen)
+		}
+	}
+	for i, kind := range []string{`"kind":"SYN"`, `"kind":"SYN+ACK"`, `"kind":"ACK"`} {
+		if !strings.Contains(seen[i], kind) {
+			t.Errorf("line %d: %s, want %s", i, seen[i], kind)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	for range lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("watch after Ctrl-C: %v, want exit 0", err)
+	}
+}
