@@ -50,12 +50,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return liveError(err)
 	}
 	view := newView(env, *asJSON, *noColor)
-	live := timeline.StartLive(reader, func(e timeline.Event) error {
-		if err := view.Render(e); err != nil {
-			return err
-		}
-		return view.Flush()
-	})
+	screen := timeline.NewAsyncView(view, screenQueue, timeline.SkipNote(view))
+	live := timeline.StartLive(reader, screen.Render)
 	listen := func() (*server.Server, error) {
 		srv, err := server.Start(ctx, server.Config{
 			Addr:     net.JoinHostPort(*host, strconv.Itoa(*port)),
@@ -72,7 +68,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	var srv *server.Server
 	if *port < 1024 {
 		if srv, err = listen(); err != nil {
-			live.Stop()
+			stopLive(env, live, screen, false)
 			return err
 		}
 	}
@@ -80,12 +76,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		if srv != nil {
 			srv.Close()
 		}
-		live.Stop()
+		stopLive(env, live, screen, false)
 		return err
 	}
 	if srv == nil {
 		if srv, err = listen(); err != nil {
-			live.Stop()
+			stopLive(env, live, screen, false)
 			return err
 		}
 	}
@@ -98,10 +94,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	srv.Close()
 	time.Sleep(2 * timeline.DefaultReorderWindow) // let the last FINs reach the screen
-	err = live.Stop()
-	st := live.Stats()
-	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel\n", st.Segments, st.KernelDropped)
-	return err
+	return stopLive(env, live, screen, true)
 }
 
 // newView is the renderer for a live command: JSON lines, or the log view
@@ -111,4 +104,28 @@ func newView(env Env, asJSON, noColor bool) timeline.Renderer {
 		return timeline.NewJSONView(env.Stdout)
 	}
 	return timeline.NewLogView(env.Stdout, timeline.NewStyles(timeline.ColorFor(env.Stdout, noColor)), time.Time{})
+}
+
+// screenQueue is how many events may wait for a slow terminal before the
+// screen summarizes instead (timeline.AsyncView).
+const screenQueue = 1 << 16
+
+// stopLive ends a live command: the capture, then the timeline, then the
+// screen; with report, it says what the capture counted and what the screen
+// skipped.
+func stopLive(env Env, live *timeline.Live, screen *timeline.AsyncView, report bool) error {
+	err := live.Stop()
+	if serr := screen.Close(); err == nil {
+		err = serr
+	}
+	if !report {
+		return err
+	}
+	st := live.Stats()
+	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel", st.Segments, st.KernelDropped)
+	if n := screen.Skipped(); n > 0 {
+		fmt.Fprintf(env.Stderr, ", %d events not shown because the terminal was too slow", n)
+	}
+	fmt.Fprintln(env.Stderr)
+	return err
 }

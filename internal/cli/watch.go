@@ -46,20 +46,13 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 	view := newView(env, *asJSON, *noColor)
 	// On stderr even with --json: it tells a script the capture is open.
 	fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())
-	live := timeline.StartLive(reader, func(e timeline.Event) error {
-		if err := view.Render(e); err != nil {
-			return err
-		}
-		return view.Flush() // a live view shows each line as it happens
-	})
+	screen := timeline.NewAsyncView(view, screenQueue, timeline.SkipNote(view))
+	live := timeline.StartLive(reader, screen.Render)
 	select {
 	case <-ctx.Done():
 	case <-live.Failed():
 	}
-	err = live.Stop()
-	st := live.Stats()
-	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel\n", st.Segments, st.KernelDropped)
-	return err
+	return stopLive(env, live, screen, true)
 }
 
 // captureFilter builds the BPF expression from --port and --filter.

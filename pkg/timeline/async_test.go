@@ -1,0 +1,84 @@
+package timeline
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tcp-playground/playground/pkg/capture"
+)
+
+// slowView blocks its first Render until released: a terminal that can't
+// keep up.
+type slowView struct {
+	mu      sync.Mutex
+	lines   []string
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (v *slowView) Render(e Event) error {
+	v.once.Do(func() { close(v.started); <-v.release })
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.lines = append(v.lines, e.Kind())
+	return nil
+}
+
+func (v *slowView) Flush() error { return nil }
+
+func (v *slowView) note(s string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.lines = append(v.lines, s)
+	return nil
+}
+
+// TestAsyncViewSummarizes: when the screen is stuck, Render never blocks;
+// what doesn't fit in the queue is counted by kind and summarized once the
+// screen catches up, before the events that follow.
+func TestAsyncViewSummarizes(t *testing.T) {
+	slow := &slowView{started: make(chan struct{}), release: make(chan struct{})}
+	v := NewAsyncView(slow, 2, slow.note)
+	seg := func(k capture.Kind) Event {
+		var s capture.Segment
+		s.Kind = k
+		return WireEvent(s)
+	}
+	v.Render(seg(capture.KindSYN)) // taken by the writer, which then blocks
+	<-slow.started
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v.Render(seg(capture.KindSYN))    // queued
+		v.Render(seg(capture.KindSYNACK)) // queued
+		for i := 0; i < 5; i++ {
+			v.Render(seg(capture.KindSYN)) // counted
+		}
+		v.Render(seg(capture.KindACK)) // counted
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Render blocked behind a stuck screen")
+	}
+	if v.Skipped() != 6 {
+		t.Errorf("Skipped() = %d, want 6", v.Skipped())
+	}
+	close(slow.release)
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(slow.lines, "\n")
+	want := strings.Join([]string{
+		"SYN",
+		"… 6 events not shown (the terminal was too slow): 5 wire SYN, 1 wire ACK",
+		"SYN",
+		"SYN+ACK",
+	}, "\n")
+	if got != want {
+		t.Errorf("shown:\n%s\nwant:\n%s", got, want)
+	}
+}
