@@ -85,9 +85,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	if !*asJSON {
-		fmt.Fprintf(env.Stderr, "serving on %s; in another terminal try: nc %s %d   (Ctrl-C stops)\n", srv.Addr(), srv.Addr().Addr(), *port)
-	}
+	// On stderr even with --json: it tells a script the server is ready.
+	fmt.Fprintf(env.Stderr, "serving on %s; in another terminal try: nc %s %d   (Ctrl-C stops)\n", srv.Addr(), srv.Addr().Addr(), *port)
 	select {
 	case <-ctx.Done():
 	case <-live.Failed():
