@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -117,7 +119,12 @@ func (s *Server) serve(c *conn, accepted time.Time) {
 // and leaves the socket closed.
 func (s *Server) readLoop(c *conn) {
 	buf := make([]byte, s.cfg.ReadSize)
+	var pending []byte // Lines: a line not complete yet
+	lines := 0
 	for {
+		if s.cfg.ReadDelay > 0 && !c.wait(s.cfg.ReadDelay) {
+			break // closed by the server meanwhile
+		}
 		n, err := c.tc.Read(buf)
 		t := time.Now()
 		if n > 0 {
@@ -125,23 +132,44 @@ func (s *Server) readLoop(c *conn) {
 			e.Data = append([]byte(nil), buf[:n]...)
 			s.emit(e)
 
-			var out []byte
+			var replies [][]byte
 			switch s.cfg.Behavior {
 			case Reply:
-				out = s.cfg.Reply
+				replies = append(replies, s.currentReply())
 			case Echo:
-				out = buf[:n]
+				replies = append(replies, buf[:n])
+			case Lines:
+				// A message ends at a newline, not at the end of a read:
+				// answer each complete line, keep the rest for later.
+				pending = append(pending, buf[:n]...)
+				for {
+					i := bytes.IndexByte(pending, '\n')
+					if i < 0 {
+						break
+					}
+					lines++
+					replies = append(replies, fmt.Appendf(nil, "message %d: %s\n", lines, pending[:i]))
+					pending = pending[i+1:]
+				}
 			}
-			if out != nil {
+			for _, out := range replies {
 				if werr := s.write(c, out); werr != nil {
 					detail, cause := classify(werr)
 					c.closeBy(detail, cause, false)
 					return
 				}
-				if s.cfg.CloseAfterReply {
-					c.closeBy(DetailByServer, nil, false)
-					return
-				}
+			}
+			if len(replies) > 0 && s.cfg.CloseAfterReply {
+				c.closeBy(DetailByServer, nil, false)
+				return
+			}
+		}
+		if errors.Is(err, io.EOF) && s.cfg.ReplyOnEOF != nil {
+			// Half-open: the peer is done sending, but still reads.
+			if werr := s.write(c, s.cfg.ReplyOnEOF); werr != nil {
+				detail, cause := classify(werr)
+				c.closeBy(detail, cause, false)
+				return
 			}
 		}
 		if err != nil {
@@ -152,13 +180,21 @@ func (s *Server) readLoop(c *conn) {
 			return
 		}
 		if s.cfg.Behavior == SlowRead {
-			timer := time.NewTimer(s.cfg.ReadInterval)
-			select {
-			case <-timer.C:
-			case <-c.stop:
-				timer.Stop()
-			}
+			c.wait(s.cfg.ReadInterval)
 		}
+	}
+}
+
+// wait pauses for d, and reports false if the connection was closed by the
+// server meanwhile.
+func (c *conn) wait(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-c.stop:
+		return false
 	}
 }
 

@@ -28,6 +28,7 @@ const (
 	NeverAccept                 // listen but never call Accept: the kernel still completes handshakes (backlog lesson)
 	NoRead                      // accept, never read: the receive window fills and closes (flow-control lesson)
 	SlowRead                    // accept, read ReadSize bytes every ReadInterval
+	Lines                       // newline framing: answer each complete line, however the bytes arrived (stream lesson)
 )
 
 var behaviorNames = [...]string{
@@ -37,6 +38,7 @@ var behaviorNames = [...]string{
 	NeverAccept: "never-accept",
 	NoRead:      "no-read",
 	SlowRead:    "slow-read",
+	Lines:       "lines",
 }
 
 func (b Behavior) String() string {
@@ -78,6 +80,19 @@ type Config struct {
 	ReadSize int
 	// ReadInterval is SlowRead's pause between reads (default 100ms).
 	ReadInterval time.Duration
+	// ReadDelay, if > 0, waits that long before each read, so that what
+	// the peer sent meanwhile piles up in the receive buffer and one read
+	// returns it all (the stream lesson: two writes, one read).
+	ReadDelay time.Duration
+	// ReplyOnEOF, if set, is written when the peer half-closes (its FIN
+	// arrives), before the server closes its own side: the half-close
+	// lesson's "the other side can still write" (Node: allowHalfOpen and
+	// socket.end(data)).
+	ReplyOnEOF []byte
+	// Backlog, if > 0, is the listen(2) backlog instead of the system's
+	// (net.core.somaxconn): a NeverAccept server with a small one shows what
+	// happens when the accept queue is full (backlog lesson).
+	Backlog int
 	// ReceiveBuffer, if > 0, sets SO_RCVBUF on the listening socket before
 	// listen(2), so that accepted sockets inherit a small buffer and the
 	// window they advertise (its scale is fixed in the handshake) stays
@@ -100,6 +115,7 @@ type Server struct {
 	done chan struct{} // closed by shutdown: wakes the ctx watcher and accept back-off
 
 	mu      sync.Mutex
+	reply   []byte // what Reply writes; SetReply changes it
 	closing bool
 	conns   map[uint64]*conn
 	nextID  uint64
@@ -136,6 +152,14 @@ func Start(ctx context.Context, cfg Config, emit func(Event)) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Backlog > 0 {
+		// Go listens with the system's backlog; listen(2) again on the same
+		// socket only changes it.
+		if err := setBacklog(l.(*net.TCPListener), cfg.Backlog); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("server: backlog %d: %w", cfg.Backlog, err)
+		}
+	}
 	t := time.Now()
 	if emit == nil {
 		emit = func(Event) {}
@@ -146,6 +170,7 @@ func Start(ctx context.Context, cfg Config, emit func(Event)) (*Server, error) {
 		ln:    l.(*net.TCPListener),
 		done:  make(chan struct{}),
 		conns: make(map[uint64]*conn),
+		reply: cfg.Reply,
 	}
 	raw := s.ln.Addr().(*net.TCPAddr).AddrPort()
 	s.addr = unmap(raw)
@@ -187,10 +212,10 @@ func normalize(cfg Config) (Config, string, string, error) {
 		// Node (and the notes' listen(4000, "0.0.0.0")) gets AF_INET.
 		network = "tcp4"
 	}
-	if cfg.ReadSize < 0 || cfg.ReadInterval < 0 || cfg.ReceiveBuffer < 0 {
-		return cfg, "", "", errors.New("server: ReadSize, ReadInterval and ReceiveBuffer must not be negative")
+	if cfg.ReadSize < 0 || cfg.ReadInterval < 0 || cfg.ReceiveBuffer < 0 || cfg.ReadDelay < 0 || cfg.Backlog < 0 {
+		return cfg, "", "", errors.New("server: ReadSize, ReadInterval, ReadDelay, Backlog and ReceiveBuffer must not be negative")
 	}
-	if cfg.Behavior > SlowRead {
+	if cfg.Behavior > Lines {
 		return cfg, "", "", fmt.Errorf("server: unknown %v", cfg.Behavior)
 	}
 	if cfg.ReadSize == 0 {
@@ -205,8 +230,11 @@ func normalize(cfg Config) (Config, string, string, error) {
 	if cfg.Reply == nil {
 		cfg.Reply = DefaultReply
 	}
-	// Our own copy: the caller may reuse its slice while we serve.
+	// Our own copies: the caller may reuse its slices while we serve.
 	cfg.Reply = append([]byte(nil), cfg.Reply...)
+	if cfg.ReplyOnEOF != nil {
+		cfg.ReplyOnEOF = append([]byte(nil), cfg.ReplyOnEOF...)
+	}
 	cfg.Network = network
 	cfg.Addr = addr
 	return cfg, network, addr, nil
@@ -217,6 +245,20 @@ func (s *Server) emit(e Event) { s.emitf(e) }
 // Addr is the bound address, unmapped ([::]:port for a dual-stack listener);
 // useful after listening on port 0.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// SetReply changes what Behavior Reply writes from the next read on: a
+// lesson shows the notes' two replies with one server.
+func (s *Server) SetReply(p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reply = append([]byte(nil), p...)
+}
+
+func (s *Server) currentReply() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reply
+}
 
 // Conns is the number of connections open now.
 func (s *Server) Conns() int {
