@@ -266,3 +266,42 @@ func (u *termUI) code(node, goCode string) string {
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
+
+func (u *termUI) WaitOutside(ctx context.Context, addr netip.AddrPort, done <-chan struct{}) (bool, error) {
+	u.printf("\n  Your turn: in another terminal, connect with a client of your own:\n    %s\n    %s\n  %s\n",
+		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("nc %s %d", addr.Addr(), addr.Port())),
+		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("node -e 'const s=require(\"net\").connect(%d,\"%s\",()=>s.end(\"hello\\n\"));s.on(\"data\",d=>console.log(String(d)))'", addr.Port(), addr.Addr())),
+		u.styles.Paint(timeline.RoleDim, "Send a line and close it. This step waits for your connection; press s to skip (the playground plays your part)."))
+	if u.keys == nil {
+		return true, nil
+	}
+	u.keys.drain()
+	keys := make(chan byte)
+	keyCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for {
+			b, ok, err := u.keys.next(keyCtx)
+			if err != nil || !ok {
+				return
+			}
+			select {
+			case keys <- b:
+			case <-keyCtx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case b := <-keys:
+			if b == 's' || b == 'S' {
+				return true, nil
+			}
+		}
+	}
+}

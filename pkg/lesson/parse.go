@@ -3,8 +3,11 @@
 // programs against what the step expects.
 //
 // A lesson is a Markdown file (see lessons/). Front matter between "---"
-// lines sets lesson, title, server (reply, echo, silent, never-accept,
-// no-read, slow-read), reply and port. Each "## " heading starts a step.
+// lines sets lesson, title, port, host (the server's listen address:
+// 127.0.0.1, ::1, or :: for dual-stack), and the server: server (reply,
+// echo, silent, never-accept, no-read, slow-read, lines), reply "TEXT",
+// reply-on-eof "TEXT", read-delay DURATION, read-size N, read-interval
+// DURATION, receive-buffer N, backlog N. Each "## " heading starts a step.
 // A step holds prose, a ```js block (the Node.js code from the notes), a
 // ```go block (its Go twin), and directives in HTML comments, which code
 // hosts don't show:
@@ -12,17 +15,30 @@
 //	<!-- do: ACTION [ARG] -->            run an action; several run in order
 //	<!-- expect: SOURCE KIND [k=v...] --> an event that must be seen, after the previous expect's
 //	<!-- expect-anytime: ... -->         an event that must be seen at any time during the step
+//	<!-- expect-none: ... -->            an event that must not be seen during the step
 //	<!-- predict: QUESTION | ANSWER -->  ask the learner before acting, reveal after
 //	<!-- hint: TEXT -->                  shown when the learner asks for a hint
 //
-// Actions: listen, dial, write "TEXT" (a Go-quoted string), read, close,
-// close-write, abort, wait DURATION, try-it-yourself.
+// Actions: listen; dial [HOST] (the client connects, from HOST's family:
+// 127.0.0.1 or ::1); dial-closed (a port where nothing listens: the lesson's
+// port + 1); write "TEXT" (a Go-quoted string); write-bytes N;
+// write-until-blocked (until the receiver's window closes); read; read-all
+// (until the server's FIN); close; close-write; abort; wait DURATION;
+// set-reply "TEXT"; server-close and server-abort (the latest connection);
+// wait-outside (the learner's own client; skipped or under --auto, the
+// playground plays the learner); try-it-yourself.
 // Sources and kinds: wire (SYN, SYN+ACK, ACK, DATA, FIN, RST, * for any),
 // server (listening, connection, data, write, close, error), client (dial,
 // connected, write, read, half-close, close, abort, error).
-// Conditions: from=client|server, len=N, seq=N, ack=N (relative), step=NAME
-// (a capture step with '-' for spaces: handshake-3/3, teardown-2+3/4,
-// refused), flags=LETTERS (tcpdump's, e.g. S. or FP.).
+// Conditions: from=client|server, len=N, seq=N, ack=N, win=N (relative
+// numbers, the window scaled), step=NAME (a capture step with '-' for
+// spaces: handshake-3/3, teardown-2+3/4, refused), flags=LETTERS (tcpdump's,
+// e.g. S. or FP.), analysis=NAME (a Wireshark remark, '-' for spaces:
+// zero-window, retransmission), ip=4|6 (the address family on the wire, or
+// of a program event's peer), family=IPv4|IPv6 and node-remote=ADDRESS (as
+// Node's remoteFamily and remoteAddress say), port=ephemeral (the peer's
+// port is in the kernel's ephemeral range), detail=WORD (a program event's
+// detail contains it), min=N (at least N such events).
 package lesson
 
 import (
@@ -30,11 +46,14 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tcp-playground/playground/pkg/capture"
 )
 
 // Lesson is one parsed lesson file.
@@ -49,9 +68,17 @@ type Lesson struct {
 
 // ServerSpec is the server a lesson runs.
 type ServerSpec struct {
-	Behavior string // reply, echo, silent, never-accept, no-read, slow-read
-	Reply    string // for reply
-	Port     int
+	Behavior      string // reply, echo, silent, never-accept, no-read, slow-read, lines
+	Reply         string // for reply
+	ReplyOnEOF    string // written after the client's FIN, before the server closes
+	HasReplyOnEOF bool
+	Port          int
+	Host          string // listen address: 127.0.0.1 (default), ::1, or :: (dual-stack)
+	ReadDelay     time.Duration
+	ReadSize      int
+	ReadInterval  time.Duration
+	ReceiveBuffer int
+	Backlog       int
 }
 
 // Step is one step of a lesson.
@@ -82,6 +109,7 @@ type Expect struct {
 	Kind    string // as the source names it; "*" is any
 	Where   []Cond
 	Anytime bool   // may happen at any time in the step, not after the previous expect
+	None    bool   // must not happen during the step
 	Text    string // the directive as written, for messages
 }
 
@@ -90,8 +118,10 @@ type Cond struct{ Key, Value string }
 
 var (
 	actionArgs = map[string]string{ // verb: what its argument is ("" for none)
-		"listen": "", "dial": "", "read": "", "close": "", "close-write": "", "abort": "",
-		"try-it-yourself": "", "write": "text", "wait": "duration",
+		"listen": "", "dial": "host?", "dial-closed": "", "read": "", "read-all": "", "close": "",
+		"close-write": "", "abort": "", "write-until-blocked": "", "server-close": "", "server-abort": "",
+		"wait-outside": "", "try-it-yourself": "",
+		"write": "text", "set-reply": "text", "wait": "duration", "write-bytes": "number",
 	}
 	sourceKinds = map[string][]string{
 		"wire":   {"SYN", "SYN+ACK", "ACK", "DATA", "FIN", "RST", "*"},
@@ -231,6 +261,24 @@ func (p *parser) frontMatter(line string) error {
 		p.lesson.Server.Reply, err = strconv.Unquote(value)
 	case "port":
 		p.lesson.Server.Port, err = strconv.Atoi(value)
+	case "host":
+		if _, perr := netip.ParseAddr(value); perr != nil {
+			return p.errorf("host %q is not an IP address", value)
+		}
+		p.lesson.Server.Host = value
+	case "reply-on-eof":
+		p.lesson.Server.ReplyOnEOF, err = strconv.Unquote(value)
+		p.lesson.Server.HasReplyOnEOF = true
+	case "read-delay":
+		p.lesson.Server.ReadDelay, err = time.ParseDuration(value)
+	case "read-interval":
+		p.lesson.Server.ReadInterval, err = time.ParseDuration(value)
+	case "read-size":
+		p.lesson.Server.ReadSize, err = strconv.Atoi(value)
+	case "receive-buffer":
+		p.lesson.Server.ReceiveBuffer, err = strconv.Atoi(value)
+	case "backlog":
+		p.lesson.Server.Backlog, err = strconv.Atoi(value)
 	default:
 		return p.errorf("unknown front matter key %q", key)
 	}
@@ -297,12 +345,13 @@ func (p *parser) directive(line string) error {
 			return p.errorf("%v", err)
 		}
 		p.step.Actions = append(p.step.Actions, a)
-	case "expect", "expect-anytime":
+	case "expect", "expect-anytime", "expect-none":
 		e, err := ParseExpect(arg)
 		if err != nil {
 			return p.errorf("%v", err)
 		}
 		e.Anytime = name == "expect-anytime"
+		e.None = name == "expect-none"
 		p.step.Expects = append(p.step.Expects, e)
 	case "predict":
 		q, a, ok := strings.Cut(arg, "|")
@@ -313,7 +362,7 @@ func (p *parser) directive(line string) error {
 	case "hint":
 		p.step.Hint = arg
 	default:
-		return p.errorf("unknown directive %q (do, expect, expect-anytime, predict, hint)", name)
+		return p.errorf("unknown directive %q (do, expect, expect-anytime, expect-none, predict, hint)", name)
 	}
 	return nil
 }
@@ -340,6 +389,16 @@ func parseAction(s string) (Action, error) {
 		if _, err := time.ParseDuration(arg); err != nil {
 			return Action{}, fmt.Errorf("action %s needs a duration such as 200ms: %v", verb, err)
 		}
+	case "number":
+		if n, err := strconv.Atoi(arg); err != nil || n <= 0 || n > 64<<20 {
+			return Action{}, fmt.Errorf("action %s needs a byte count from 1 to 64 MiB, got %q", verb, arg)
+		}
+	case "host?":
+		if arg != "" {
+			if _, err := netip.ParseAddr(arg); err != nil {
+				return Action{}, fmt.Errorf("action %s takes an IP address to connect to, got %q", verb, arg)
+			}
+		}
 	}
 	return Action{Verb: verb, Arg: arg}, nil
 }
@@ -361,16 +420,32 @@ func ParseExpect(s string) (Expect, error) {
 	for _, f := range fields[2:] {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || !condKeys[k] || v == "" {
-			return Expect{}, fmt.Errorf("condition %q is not one of from=, len=, seq=, ack=, step=, flags=", f)
+			return Expect{}, fmt.Errorf("condition %q is not one of from=, len=, seq=, ack=, win=, step=, flags=, analysis=, ip=, family=, node-remote=, port=, detail=, min=", f)
 		}
 		switch k {
-		case "len", "seq", "ack":
+		case "len", "seq", "ack", "win", "min":
 			if _, err := strconv.ParseUint(v, 10, 32); err != nil {
 				return Expect{}, fmt.Errorf("condition %s needs a number, got %q", k, v)
 			}
 		case "from":
 			if v != "client" && v != "server" {
 				return Expect{}, fmt.Errorf("from= is client or server, got %q", v)
+			}
+		case "ip":
+			if v != "4" && v != "6" {
+				return Expect{}, fmt.Errorf("ip= is 4 or 6, got %q", v)
+			}
+		case "family":
+			if v != "IPv4" && v != "IPv6" {
+				return Expect{}, fmt.Errorf("family= is IPv4 or IPv6, got %q", v)
+			}
+		case "port":
+			if v != "ephemeral" {
+				return Expect{}, fmt.Errorf("port= can only be ephemeral, got %q", v)
+			}
+		case "analysis":
+			if !knownAnalysis(v) {
+				return Expect{}, fmt.Errorf("analysis=%s is not a remark the capture makes", v)
 			}
 		}
 		e.Where = append(e.Where, Cond{k, v})
@@ -406,3 +481,17 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// knownAnalysis reports whether name (with '-' for spaces) is one of the
+// capture's analysis remarks.
+func knownAnalysis(name string) bool {
+	for a := capture.Retransmission; a <= capture.WindowFull; a <<= 1 {
+		if dashed(a.String()) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// dashed writes a multi-word name as lessons do: spaces become '-'.
+func dashed(s string) string { return strings.ReplaceAll(s, " ", "-") }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,6 +62,11 @@ type UI interface {
 	Check(s *Step, e *Expect, ok bool)
 	// TryItYourself keeps everything running until the learner is done.
 	TryItYourself(ctx context.Context, addr netip.AddrPort) error
+	// WaitOutside asks the learner to connect with a client of their own
+	// and waits until done closes (the step saw what it expects) or the
+	// learner skips; skipped is true then, and the playground plays the
+	// learner's part.
+	WaitOutside(ctx context.Context, addr netip.AddrPort, done <-chan struct{}) (skipped bool, err error)
 	Done(r Result)
 }
 
@@ -103,10 +112,15 @@ type runner struct {
 	check  checker
 	server *server.Server
 	client *client.Client
+
+	lastConn atomic.Uint64 // the server's latest connection, for server-close
 }
 
 func (r *runner) run(ctx context.Context) (Result, error) {
-	reader, err := capture.OpenLive(capture.LiveOptions{Interface: r.opts.Interface, Filter: fmt.Sprintf("tcp port %d", r.port)})
+	// The lesson's port, and the one next to it where nothing listens (the
+	// refused-connection step dials it).
+	filter := fmt.Sprintf("tcp port %d or tcp port %d", r.port, r.closedPort())
+	reader, err := capture.OpenLive(capture.LiveOptions{Interface: r.opts.Interface, Filter: filter})
 	if err != nil {
 		return r.result, err
 	}
@@ -197,11 +211,12 @@ func (r *runner) steps(ctx context.Context) error {
 func (r *runner) runStep(ctx context.Context, step *Step) error {
 	done := r.check.start(step.Expects)
 	for _, a := range step.Actions {
-		if err := r.act(ctx, a); err != nil {
+		if err := r.act(ctx, a, done); err != nil {
 			return fmt.Errorf("step %q, %s: %w", step.Title, a.Verb, err)
 		}
 	}
-	if len(step.Expects) > 0 {
+	positive, negative := r.check.waitsForSomething()
+	if positive {
 		timer := time.NewTimer(r.opts.CheckTimeout)
 		select {
 		case <-done:
@@ -212,17 +227,22 @@ func (r *runner) runStep(ctx context.Context, step *Step) error {
 		}
 		timer.Stop()
 	}
+	if negative {
+		if err := sleep(ctx, quietPeriod); err != nil {
+			return err
+		}
+	}
 	// Let the timeline show this step's last events before the checks.
 	r.settle(ctx)
 	matched := r.check.finish()
 	for i := range step.Expects {
 		r.result.Checks++
-		if matched[i] {
+		if matched[i] != step.Expects[i].None {
 			r.result.Passed++
 		} else {
 			r.result.Missing = append(r.result.Missing, step.Title+": "+step.Expects[i].Text)
 		}
-		r.ui.Check(step, &step.Expects[i], matched[i])
+		r.ui.Check(step, &step.Expects[i], matched[i] != step.Expects[i].None)
 	}
 	return nil
 }
@@ -238,12 +258,41 @@ func (r *runner) settle(ctx context.Context) {
 	}
 }
 
-func (r *runner) serverAddr() string {
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(r.port)).String()
+// listenAddr is where the server listens; dialAddr where the client
+// connects (host picks the family; the server's own host by default).
+func (r *runner) listenAddr() string {
+	return netip.AddrPortFrom(r.host(), uint16(r.port)).String()
 }
 
-// act runs one action against the real server and client.
-func (r *runner) act(ctx context.Context, a Action) error {
+func (r *runner) host() netip.Addr {
+	if r.lesson.Server.Host == "" {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	return netip.MustParseAddr(r.lesson.Server.Host)
+}
+
+func (r *runner) dialAddr(host string) netip.AddrPort {
+	a := r.host()
+	switch {
+	case host != "":
+		a = netip.MustParseAddr(host)
+	case a.IsUnspecified():
+		a = netip.MustParseAddr("127.0.0.1") // a dual-stack server: an IPv4 client by default
+	}
+	return netip.AddrPortFrom(a, uint16(r.port))
+}
+
+// closedPort is a port where nothing listens: the lesson's port + 1.
+func (r *runner) closedPort() int {
+	if r.port == 65535 {
+		return r.port - 1
+	}
+	return r.port + 1
+}
+
+// act runs one action against the real server and client; done closes
+// when the step has seen everything it expects.
+func (r *runner) act(ctx context.Context, a Action, done <-chan struct{}) error {
 	switch a.Verb {
 	case "listen":
 		if r.server != nil {
@@ -251,6 +300,9 @@ func (r *runner) act(ctx context.Context, a Action) error {
 			r.closePrograms()
 		}
 		srv, err := server.Start(ctx, r.serverConfig(), func(e server.Event) {
+			if e.Kind == server.Connection {
+				r.lastConn.Store(e.Conn)
+			}
 			r.live.Add(ctx, timeline.ServerEvent(e))
 		})
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -262,58 +314,151 @@ func (r *runner) act(ctx context.Context, a Action) error {
 		r.server = srv
 	case "dial":
 		if r.server == nil {
-			if err := r.act(ctx, Action{Verb: "listen"}); err != nil {
+			if err := r.act(ctx, Action{Verb: "listen"}, done); err != nil {
 				return err
 			}
 		}
-		if r.client != nil {
-			r.client.Close()
-		}
-		c, err := client.Dial(ctx, r.serverAddr(), func(e client.Event) {
-			r.live.Add(ctx, timeline.ClientEvent(e))
-		})
-		if err != nil {
-			return err
-		}
-		r.client = c
-	case "write", "read", "close", "close-write", "abort":
+		return r.dial(ctx, r.dialAddr(a.Arg).String())
+	case "dial-closed":
+		// Refused: the error is the lesson, not a failure.
+		closed := netip.AddrPortFrom(r.dialAddr("").Addr(), uint16(r.closedPort()))
+		client.Dial(ctx, closed.String(), func(e client.Event) { r.live.Add(ctx, timeline.ClientEvent(e)) })
+	case "write", "write-bytes", "write-until-blocked", "read", "read-all", "close", "close-write", "abort":
 		if r.client == nil {
 			// The learner went back to a step after the client closed:
 			// connect again, as the step assumes.
-			if err := r.act(ctx, Action{Verb: "dial"}); err != nil {
+			if err := r.act(ctx, Action{Verb: "dial"}, done); err != nil {
 				return err
 			}
 		}
 		return r.clientAction(ctx, a)
+	case "set-reply":
+		if r.server != nil {
+			r.server.SetReply([]byte(a.Arg))
+		}
+	case "server-close", "server-abort":
+		if r.server == nil {
+			return errors.New("no server: the lesson must listen first")
+		}
+		id := r.lastConn.Load()
+		if a.Verb == "server-abort" {
+			return r.server.AbortConn(id)
+		}
+		return r.server.CloseConn(id)
 	case "wait":
 		d, _ := time.ParseDuration(a.Arg)
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
+		return sleep(ctx, d)
+	case "wait-outside":
+		if r.server == nil {
+			if err := r.act(ctx, Action{Verb: "listen"}, done); err != nil {
+				return err
+			}
 		}
+		if !r.opts.Auto {
+			skipped, err := r.ui.WaitOutside(ctx, r.dialAddr(""), done)
+			if err != nil || !skipped {
+				return err
+			}
+		}
+		return r.playTheLearner(ctx)
 	case "try-it-yourself":
 		if r.opts.Auto {
 			return nil
 		}
-		return r.ui.TryItYourself(ctx, netip.MustParseAddrPort(r.serverAddr()))
+		return r.ui.TryItYourself(ctx, r.dialAddr(""))
 	default:
 		return fmt.Errorf("unknown action %q", a.Verb)
 	}
 	return nil
 }
 
+func (r *runner) dial(ctx context.Context, addr string) error {
+	if r.client != nil {
+		r.client.Close()
+	}
+	c, err := client.Dial(ctx, addr, func(e client.Event) {
+		r.live.Add(ctx, timeline.ClientEvent(e))
+	})
+	if err != nil {
+		return err
+	}
+	r.client = c
+	return nil
+}
+
+// playTheLearner does what a learner's nc would: connect, send a line,
+// read the reply, close.
+func (r *runner) playTheLearner(ctx context.Context) error {
+	for _, a := range []Action{{Verb: "dial"}, {Verb: "write", Arg: "hello from the playground\n"}, {Verb: "read"}, {Verb: "close"}} {
+		if err := r.act(ctx, a, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// blockedAfter is how long a write may wait before the receiver's window
+// counts as closed; maxBlockedWrite bounds what write-until-blocked sends.
+const (
+	blockedAfter    = 500 * time.Millisecond
+	maxBlockedWrite = 64 << 20
+)
+
 func (r *runner) clientAction(ctx context.Context, a Action) error {
 	switch a.Verb {
 	case "write":
 		return r.client.Write([]byte(a.Arg))
+	case "write-bytes":
+		n, _ := strconv.Atoi(a.Arg)
+		return r.client.Write(pattern(n))
+	case "write-until-blocked":
+		// Write until a write waits longer than blockedAfter: the server's
+		// kernel is no longer taking data, its window is closed.
+		chunk := pattern(64 << 10)
+		for sent := 0; sent < maxBlockedWrite; {
+			wctx, cancel := context.WithTimeout(ctx, blockedAfter)
+			n, err := r.client.WriteContext(wctx, chunk)
+			cancel()
+			sent += n
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return fmt.Errorf("sent %d bytes and the window never closed", maxBlockedWrite)
 	case "read":
 		readCtx, cancel := context.WithTimeout(ctx, r.opts.CheckTimeout)
 		defer cancel()
 		_, err := r.client.Read(readCtx, 64<<10)
+		if errors.Is(err, io.EOF) {
+			return nil // the server closed: the timeline shows it
+		}
 		return err
+	case "read-all":
+		readCtx, cancel := context.WithTimeout(ctx, r.opts.CheckTimeout)
+		defer cancel()
+		for {
+			_, err := r.client.Read(readCtx, 64<<10)
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
 	case "close":
 		err := r.client.Close()
 		r.client = nil
@@ -328,9 +473,30 @@ func (r *runner) clientAction(ctx context.Context, a Action) error {
 	return nil
 }
 
+// pattern is n bytes of readable text, so previews of big writes make sense.
+func pattern(n int) []byte {
+	const line = "the quick brown fox jumps over the lazy dog\n"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = line[i%len(line)]
+	}
+	return b
+}
+
 func (r *runner) serverConfig() server.Config {
-	cfg := server.Config{Addr: r.serverAddr()}
-	switch r.lesson.Server.Behavior {
+	spec := r.lesson.Server
+	cfg := server.Config{
+		Addr:          r.listenAddr(),
+		ReadDelay:     spec.ReadDelay,
+		ReadSize:      spec.ReadSize,
+		ReadInterval:  spec.ReadInterval,
+		ReceiveBuffer: spec.ReceiveBuffer,
+		Backlog:       spec.Backlog,
+	}
+	if spec.HasReplyOnEOF {
+		cfg.ReplyOnEOF = []byte(spec.ReplyOnEOF)
+	}
+	switch spec.Behavior {
 	case "reply":
 		cfg.Behavior = server.Reply
 		cfg.Reply = []byte(r.lesson.Server.Reply)
@@ -344,6 +510,8 @@ func (r *runner) serverConfig() server.Config {
 		cfg.Behavior = server.NoRead
 	case "slow-read":
 		cfg.Behavior = server.SlowRead
+	case "lines":
+		cfg.Behavior = server.Lines
 	}
 	return cfg
 }
@@ -359,40 +527,63 @@ func (r *runner) closePrograms() {
 	}
 }
 
+// quietPeriod is how long a step with expect-none directives watches for
+// what must not happen, once everything it expects has been seen.
+const quietPeriod = 300 * time.Millisecond
+
 // checker matches the timeline's events against a step's expectations:
-// ordered ones each after the previous one's match, "anytime" ones whenever.
+// ordered ones each after the previous one's match, "anytime" ones
+// whenever, "none" ones must not match at all; min=N ones need N events.
 type checker struct {
 	mu      sync.Mutex
 	expects []Expect
-	matched []bool
+	counts  []int // events that matched each expectation
 	since   time.Time
-	lastAt  time.Time // time of the event that matched the latest ordered expect
+	lastAt  time.Time // time of the event that advanced the ordered expectations last
 	done    chan struct{}
 }
 
 // start arms the checker for a step; the returned channel closes when all
-// expectations are met.
+// positive expectations are met.
 func (c *checker) start(expects []Expect) <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.expects = expects
-	c.matched = make([]bool, len(expects))
+	c.counts = make([]int, len(expects))
 	c.since = time.Now()
 	c.lastAt = time.Time{}
 	c.done = make(chan struct{})
-	if len(expects) == 0 {
-		close(c.done)
-	}
+	c.checkDone()
 	return c.done
 }
 
-// finish disarms the checker and returns what was matched.
+// waitsForSomething reports whether the step has positive expectations
+// (so it must wait for them) and whether it has negative ones (so it must
+// then watch a while longer).
+func (c *checker) waitsForSomething() (positive, negative bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.expects {
+		if x.None {
+			negative = true
+		} else {
+			positive = true
+		}
+	}
+	return positive, negative
+}
+
+// finish disarms the checker and says, per expectation, whether its event
+// was seen (enough times).
 func (c *checker) finish() []bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := c.matched
-	c.expects, c.matched = nil, nil
-	return m
+	seen := make([]bool, len(c.expects))
+	for i, x := range c.expects {
+		seen[i] = c.counts[i] >= x.needed()
+	}
+	c.expects, c.counts = nil, nil
+	return seen
 }
 
 func (c *checker) observe(e timeline.Event) {
@@ -401,33 +592,50 @@ func (c *checker) observe(e timeline.Event) {
 	if c.expects == nil || e.Time.Before(c.since) {
 		return // no step running, or an event of an earlier step
 	}
-	// Ordered expects are met one after the other: only the first unmet one
-	// may match, and not with an event older than the previous match.
-	nextOrdered := -1
+	// Only the first ordered expectation not yet met may take this event,
+	// and not if it is older than what advanced the order last.
 	for i := range c.expects {
-		if !c.expects[i].Anytime && !c.matched[i] {
-			nextOrdered = i
-			break
+		x := &c.expects[i]
+		if x.Anytime || x.None || c.counts[i] >= x.needed() {
+			continue
 		}
+		if x.Matches(&e) && !e.Time.Before(c.lastAt) {
+			c.counts[i]++
+			c.lastAt = e.Time
+		}
+		break
 	}
-	if nextOrdered >= 0 && c.expects[nextOrdered].Matches(&e) && !e.Time.Before(c.lastAt) {
-		c.matched[nextOrdered] = true
-		c.lastAt = e.Time
-	}
-	all := true
 	for i := range c.expects {
-		if c.expects[i].Anytime && !c.matched[i] && c.expects[i].Matches(&e) {
-			c.matched[i] = true
-		}
-		all = all && c.matched[i]
-	}
-	if all {
-		select {
-		case <-c.done:
-		default:
-			close(c.done)
+		if x := &c.expects[i]; (x.Anytime || x.None) && x.Matches(&e) {
+			c.counts[i]++
 		}
 	}
+	c.checkDone()
+}
+
+// checkDone closes done once every positive expectation is met.
+func (c *checker) checkDone() {
+	for i, x := range c.expects {
+		if !x.None && c.counts[i] < x.needed() {
+			return
+		}
+	}
+	select {
+	case <-c.done:
+	default:
+		close(c.done)
+	}
+}
+
+// needed is how many matching events the expectation wants: min=N, or 1.
+func (x *Expect) needed() int {
+	for _, c := range x.Where {
+		if c.Key == "min" {
+			n, _ := strconv.Atoi(c.Value)
+			return n
+		}
+	}
+	return 1
 }
 
 // Matches reports whether an event satisfies the expectation.
@@ -445,9 +653,37 @@ func (x *Expect) Matches(e *timeline.Event) bool {
 
 func (c Cond) matches(e *timeline.Event) bool {
 	n, _ := strconv.ParseUint(c.Value, 10, 32)
+	local, remote := e.Endpoints()
 	switch c.Key {
+	case "min":
+		return true // a count, not a property of one event
 	case "len":
 		return uint64(e.PayloadLen()) == n
+	case "ip":
+		a := remote.Addr()
+		return a.IsValid() && (a.Unmap().Is4() == (c.Value == "4"))
+	case "detail":
+		return strings.Contains(programDetail(e), strings.ReplaceAll(c.Value, "-", " "))
+	case "port":
+		if e.Source == timeline.SourceWire {
+			local = e.Segment.Src
+			if !e.Segment.FromClient {
+				local = e.Segment.Dst
+			}
+			return ephemeral(local.Port())
+		}
+		if e.Source == timeline.SourceServer {
+			return ephemeral(remote.Port())
+		}
+		return ephemeral(local.Port())
+	case "family", "node-remote":
+		if e.Source != timeline.SourceServer {
+			return false
+		}
+		if c.Key == "family" {
+			return e.Server.Family == c.Value
+		}
+		return e.Server.NodeRemoteAddress == c.Value
 	}
 	if e.Source != timeline.SourceWire {
 		return false // the other conditions are about segments
@@ -460,21 +696,51 @@ func (c Cond) matches(e *timeline.Event) bool {
 		return uint64(s.Seq) == n
 	case "ack":
 		return s.Flags&capture.FlagACK != 0 && uint64(s.Ack) == n
+	case "win":
+		return s.ScaledWindow() == uint64(n)
 	case "step":
-		return stepName(s.Step) == c.Value
+		return dashed(s.Step.String()) == c.Value
 	case "flags":
 		return s.Flags.String() == c.Value
+	case "analysis":
+		for _, name := range s.Analysis.Names() {
+			if dashed(name) == c.Value {
+				return true
+			}
+		}
 	}
 	return false
 }
 
-// stepName is a capture step as lessons write it: spaces become '-'.
-func stepName(s capture.Step) string {
-	b := []byte(s.String())
-	for i := range b {
-		if b[i] == ' ' {
-			b[i] = '-'
+// programDetail is a server or client event's detail and error text.
+func programDetail(e *timeline.Event) string {
+	var detail string
+	var err error
+	switch e.Source {
+	case timeline.SourceServer:
+		detail, err = e.Server.Detail, e.Server.Err
+	case timeline.SourceClient:
+		detail, err = e.Client.Detail, e.Client.Err
+	}
+	if err != nil {
+		detail += " " + err.Error()
+	}
+	return detail
+}
+
+// ephemeral reports whether port is in the kernel's range for client ports
+// (Linux: /proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default).
+func ephemeral(port uint16) bool {
+	lo, hi := 32768, 60999
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if a, err := strconv.Atoi(f[0]); err == nil {
+				lo = a
+			}
+			if b, err := strconv.Atoi(f[1]); err == nil {
+				hi = b
+			}
 		}
 	}
-	return string(b)
+	return int(port) >= lo && int(port) <= hi
 }
