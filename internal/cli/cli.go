@@ -47,10 +47,13 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"lesson1", "lesson 1: a TCP server, the handshake before your code hears of it (needs sudo)", nil},
+		{"lesson1", "lesson 1 (any N: lessonN or lesson N); --auto runs it without stopping (needs sudo)", nil},
+		{"next", "the first lesson you have not finished (needs sudo)", runNext},
+		{"reset", "forget which lessons you finished", runReset},
 		{"replay", "annotate a pcap or pcapng file: playground replay FILE", runReplay},
 		{"watch", "annotate live TCP on loopback until Ctrl-C (needs sudo)", runWatch},
 		{"serve", "the notes' full example server with the capture, until Ctrl-C (needs sudo)", runServe},
+		{"list", "the lessons, with a ✓ for the ones you finished (also: playground alone)", runList},
 		{"help", "show this help", runHelp},
 	}
 }
@@ -83,7 +86,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // Run dispatches to a subcommand.
 func Run(ctx context.Context, args []string, env Env) error {
 	if len(args) == 0 {
-		return runHelp(ctx, env, nil)
+		return runList(ctx, env, nil)
 	}
 	name := args[0]
 	if name == "-h" || name == "--help" || name == "-help" {

@@ -110,6 +110,9 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	if err := ui.view.Flush(); err != nil {
 		return err
 	}
+	if result.OK() {
+		recordFinished(env, n)
+	}
 	if !interactive && !result.OK() {
 		return fmt.Errorf("lesson %d: %d of %d checks passed; not seen: %s", n, result.Passed, result.Checks, strings.Join(result.Missing, "; "))
 	}

@@ -249,3 +249,29 @@ func TestLesson1Golden(t *testing.T) {
 		t.Errorf("only %d event lines in the transcript", n)
 	}
 }
+
+// TestProgressListNextReset: a finished lesson gets its ✓ in the list, next
+// moves on, reset forgets.
+func TestProgressListNextReset(t *testing.T) {
+	skipUnlessCapture(t)
+	run(t, "reset")
+	_, out, _ := run(t)
+	if !strings.Contains(out, " 1  Creating a TCP server  ← next") {
+		t.Fatalf("fresh list:\n%s", out)
+	}
+	if code, _, errOut := run(t, "lesson", "1", "--auto", "--port", strconv.Itoa(freePort(t))); code != 0 {
+		t.Fatalf("lesson 1: %s", errOut)
+	}
+	_, out, _ = run(t)
+	if !strings.Contains(out, "✓  1  Creating a TCP server") || strings.Contains(out, "1  Creating a TCP server  ← next") {
+		t.Errorf("after lesson 1:\n%s", out)
+	}
+	_, out, _ = run(t, "reset")
+	if !strings.Contains(out, "Progress forgotten") {
+		t.Errorf("reset: %q", out)
+	}
+	_, out, _ = run(t)
+	if strings.Contains(out, "✓") {
+		t.Errorf("after reset:\n%s", out)
+	}
+}

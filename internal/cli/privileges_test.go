@@ -130,3 +130,38 @@ func TestSudoDropsToInvokingUser(t *testing.T) {
 		t.Errorf("watch after Ctrl-C: %v, want exit 0", err)
 	}
 }
+
+// TestSudoProgressBelongsToTheUser: a lesson finished under sudo saves the
+// progress after dropping root, so the file is the invoking user's.
+func TestSudoProgressBelongsToTheUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, as under sudo")
+	}
+	skipUnlessCapture(t)
+	bin := buildPlayground(t)
+	state, err := os.MkdirTemp("", "playground-state-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(state)
+	os.Chmod(state, 0o777) // writable by nobody, as a home directory would be
+
+	cmd := exec.Command(bin, "lesson1", "--auto", "--port", strconv.Itoa(freePort(t)))
+	cmd.Env = append(os.Environ(), "SUDO_UID=65534", "SUDO_GID=65534", "XDG_STATE_HOME="+state)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("lesson1 under sudo: %v\n%s", err, out)
+	}
+	path := filepath.Join(state, "playground", "progress.json")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("no progress saved: %v", err)
+	}
+	st := info.Sys().(*syscall.Stat_t)
+	if st.Uid != 65534 || st.Gid != 65534 {
+		t.Errorf("%s belongs to %d:%d, want the invoking user 65534:65534", path, st.Uid, st.Gid)
+	}
+	data, _ := os.ReadFile(path)
+	if !strings.Contains(string(data), `"1":`) {
+		t.Errorf("progress does not record lesson 1: %s", data)
+	}
+}
