@@ -103,6 +103,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 	if strings.HasPrefix(name, "-") {
 		return usagef("Run 'playground help' for the commands.", "flag %s before a command", name)
 	}
+	if guess := closest(name); guess != "" {
+		return usagef("Run 'playground help' for the commands.", "unknown command %q; did you mean %q?", name, guess)
+	}
 	return usagef("Run 'playground help' for the commands.", "unknown command %q", name)
 }
 
@@ -161,4 +164,37 @@ func printUsage(w io.Writer, fs *flag.FlagSet, synopsis string) {
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
+}
+
+// closest is the command nearest to a mistyped one (at most two edits
+// away), or "".
+func closest(name string) string {
+	best, bestDist := "", 3
+	for _, c := range commands() {
+		if d := editDistance(name, c.name); d < bestDist {
+			best, bestDist = c.name, d
+		}
+	}
+	return best
+}
+
+// editDistance is Levenshtein's distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -73,8 +73,8 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	}
 
 	ui := &termUI{out: env.Stdout, width: 100, json: *asJSON}
-	if f, ok := env.Stdout.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		ui.width = terminalWidth(f, 100)
+	if isTerminal(env.Stdout) {
+		ui.width = terminalWidth(env.Stdout.(*os.File), 100)
 	}
 	ui.styles = timeline.NewStyles(!*asJSON && timeline.ColorFor(env.Stdout, *noColor))
 	if *asJSON {
@@ -84,11 +84,10 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	}
 
 	// Without a terminal to answer prompts, a lesson must not wait for
-	// one: it runs as --auto.
-	interactive := !*auto
-	if in, ok := env.Stdin.(*os.File); !ok || !isatty.IsTerminal(in.Fd()) {
-		interactive = false
-	}
+	// one: it runs as --auto. Output into a pipe (| less, | head) counts as
+	// no terminal too: the keyboard mode must never outlive a reader that
+	// went away.
+	interactive := !*auto && isTerminal(env.Stdin) && isTerminal(env.Stdout)
 	if interactive {
 		keys, err := newKeyReader(env.Stdin.(*os.File))
 		if err != nil {
@@ -117,4 +116,10 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 		return fmt.Errorf("lesson %d: %d of %d checks passed; not seen: %s", n, result.Passed, result.Checks, strings.Join(result.Missing, "; "))
 	}
 	return nil
+}
+
+// isTerminal reports whether a stream is a terminal.
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
