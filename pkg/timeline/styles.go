@@ -138,3 +138,25 @@ func (s *Styles) Paint(r Role, text string) string {
 	}
 	return st.on + text + st.off
 }
+
+// The HTML view's colors: the terminal's hues as CSS colors that read on a
+// white page (the terminal's white ACK becomes gray, its yellow DATA a
+// darker amber).
+var webKindColor = [capture.KindRST + 1]string{
+	capture.KindACK:    "#6b7280", // white on a terminal
+	capture.KindSYN:    "#0e7490", // cyan
+	capture.KindSYNACK: "#1d4ed8", // blue
+	capture.KindData:   "#b45309", // yellow
+	capture.KindFIN:    "#a21caf", // magenta
+	capture.KindRST:    "#dc2626", // red
+}
+
+// CSS colors of the HTML view's roles, the terminal's server, client, warn,
+// dim and payload styles.
+const (
+	webServerColor  = "#15803d" // green
+	webClientColor  = "#4338ca" // bright blue
+	webWarnColor    = "#dc2626" // red
+	webDimColor     = "#6b7280" // faint
+	webPayloadColor = "#166534" // green
+)
