@@ -8,8 +8,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/gopacket/layers"
 	"github.com/mattn/go-isatty"
 
 	"github.com/tcp-playground/playground/lessons"
@@ -17,7 +19,7 @@ import (
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
-const lessonSynopsis = "playground lessonN [--auto] [--port N] [--json] [--no-color] [--iface I]   (or: playground lesson N)"
+const lessonSynopsis = "playground lessonN [--auto] [--port N] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html]   (or: playground lesson N)"
 
 // lessonNumber reads "lesson3" (n from the command's name) or "lesson 3".
 func lessonNumber(name string, args []string) (int, []string, error) {
@@ -59,10 +61,12 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	auto := flags.Bool("auto", false, "run every step without waiting; exit 0 only when every check passed")
 	port := flags.Int("port", 0, fmt.Sprintf("the server's port (default %d)", l.Server.Port))
 	iface := flags.String("iface", "", "interface to capture on (default: the loopback interface)")
-	asJSON := flags.Bool("json", false, "one JSON object per event and per check, for scripts")
-	noColor := flags.Bool("no-color", false, "plain text even on a terminal (NO_COLOR does the same)")
+	out := addOutputFlags(flags, true)
 	rest, err := parseFlags(env, flags, lessonSynopsis, args)
 	if err != nil {
+		return err
+	}
+	if err := out.check(); err != nil {
 		return err
 	}
 	if len(rest) > 0 {
@@ -72,16 +76,15 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 		return usagef("Ports go from 1 to 65535.", "--port %d is out of range", *port)
 	}
 
-	ui := &termUI{out: env.Stdout, width: 100, json: *asJSON}
+	ui := &termUI{out: env.Stdout, width: 100, json: out.json}
 	if isTerminal(env.Stdout) {
 		ui.width = terminalWidth(env.Stdout.(*os.File), 100)
 	}
-	ui.styles = timeline.NewStyles(!*asJSON && timeline.ColorFor(env.Stdout, *noColor))
-	if *asJSON {
-		ui.view = timeline.NewJSONView(env.Stdout)
-	} else {
-		ui.view = timeline.NewLogView(env.Stdout, ui.styles, time.Time{})
-	}
+	ui.styles = timeline.NewStyles(!out.json && timeline.ColorFor(env.Stdout, out.noColor))
+	// The files are created once root is dropped; until then, events go
+	// to the screen only (there are none before the capture opens).
+	var files atomic.Pointer[outputFiles]
+	ui.view = tee{out.screen(env), lazyFiles{&files}}
 
 	// Without a terminal to answer prompts, a lesson must not wait for
 	// one: it runs as --auto. Output into a pipe (| less, | head) counts as
@@ -98,8 +101,21 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 		}
 	}
 
+	opened := func(linkType layers.LinkType) error {
+		if _, err := dropPrivileges(); err != nil {
+			return err
+		}
+		f, err := out.openFiles(linkType, fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title))
+		files.Store(f)
+		return err
+	}
 	result, err := lesson.Run(ctx, l, lesson.Options{Auto: !interactive, Port: *port, Interface: *iface,
-		Opened: func() error { _, err := dropPrivileges(); return err }}, ui)
+		Opened: opened,
+		Frames: func(data []byte, origLen int, t time.Time) error { return files.Load().Frame(data, origLen, t) },
+	}, ui)
+	if ferr := files.Load().Close(); err == nil && ferr != nil {
+		err = ferr
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err
@@ -123,3 +139,9 @@ func isTerminal(stream any) bool {
 	f, ok := stream.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
+
+// lazyFiles renders to output files once they exist.
+type lazyFiles struct{ p *atomic.Pointer[outputFiles] }
+
+func (l lazyFiles) Render(e timeline.Event) error { return l.p.Load().Render(e) }
+func (l lazyFiles) Flush() error                  { return nil }

@@ -6,21 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
-	"time"
+	"path/filepath"
 
 	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
-const replaySynopsis = "playground replay FILE [--json] [--no-color]"
+const replaySynopsis = "playground replay FILE [--json | --view ladder] [--no-color] [--html FILE.html]"
 
 // runReplay annotates a capture file. It needs no privileges.
 func runReplay(ctx context.Context, env Env, args []string) error {
 	flags := flag.NewFlagSet("replay", flag.ContinueOnError)
-	asJSON := flags.Bool("json", false, "one JSON object per segment, for scripts")
-	noColor := flags.Bool("no-color", false, "plain text even on a terminal (NO_COLOR does the same)")
+	out := addOutputFlags(flags, false)
 	files, err := parseFlags(env, flags, replaySynopsis, args)
 	if err != nil {
+		return err
+	}
+	if err := out.check(); err != nil {
 		return err
 	}
 	switch len(files) {
@@ -35,12 +37,13 @@ func runReplay(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fileError(err)
 	}
-	var view timeline.Renderer
-	if *asJSON {
-		view = timeline.NewJSONView(env.Stdout)
-	} else {
-		view = timeline.NewLogView(env.Stdout, timeline.NewStyles(timeline.ColorFor(env.Stdout, *noColor)), time.Time{})
+	outFiles, err := out.openFiles(reader.LinkType(), "playground replay "+filepath.Base(files[0]))
+	if err != nil {
+		reader.Close()
+		return err
 	}
+	defer outFiles.Close()
+	view := tee{out.screen(env), outFiles}
 	var readErr error
 	for seg, err := range reader.Segments(ctx) {
 		if err != nil {
@@ -52,6 +55,9 @@ func runReplay(ctx context.Context, env Env, args []string) error {
 		}
 	}
 	if err := view.Flush(); err != nil {
+		return err
+	}
+	if err := outFiles.Close(); err != nil {
 		return err
 	}
 	if readErr != nil {

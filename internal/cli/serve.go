@@ -15,7 +15,7 @@ import (
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
-const serveSynopsis = "playground serve [--port N] [--host H] [--json] [--no-color] [--iface I]"
+const serveSynopsis = "playground serve [--port N] [--host H] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html]"
 
 // runServe runs the full example server of the notes (it replies "Hello
 // from server" to every message and logs each socket's addresses) beside
@@ -25,10 +25,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	port := flags.Int("port", 3000, "the port to listen on (the notes' full example uses 3000)")
 	host := flags.String("host", "127.0.0.1", "the address to listen on; 0.0.0.0 or :: open it to the network")
 	iface := flags.String("iface", "", "interface to capture on (default: the loopback interface)")
-	asJSON := flags.Bool("json", false, "one JSON object per event, for scripts")
-	noColor := flags.Bool("no-color", false, "plain text even on a terminal (NO_COLOR does the same)")
+	out := addOutputFlags(flags, true)
 	rest, err := parseFlags(env, flags, serveSynopsis, args)
 	if err != nil {
+		return err
+	}
+	if err := out.check(); err != nil {
 		return err
 	}
 	if len(rest) > 0 {
@@ -49,15 +51,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return liveError(err)
 	}
-	view := newView(env, *asJSON, *noColor)
-	screen := timeline.NewAsyncView(view, screenQueue, timeline.SkipNote(view))
-	live := timeline.StartLive(reader, screen.Render)
+	session := startSession(env, reader, out)
 	listen := func() (*server.Server, error) {
 		srv, err := server.Start(ctx, server.Config{
 			Addr:     net.JoinHostPort(*host, strconv.Itoa(*port)),
 			Behavior: server.Reply,
 			Reply:    []byte("Hello from server"),
-		}, func(e server.Event) { live.Add(ctx, timeline.ServerEvent(e)) })
+		}, func(e server.Event) { session.Add(ctx, timeline.ServerEvent(e)) })
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("port %d is already in use by another program: choose another with --port", *port)
 		}
@@ -66,65 +66,36 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	// Give up root as soon as the capture is open; a port below 1024 still
 	// needs root to bind, so that one is bound first.
 	var srv *server.Server
-	if *port < 1024 {
-		if srv, err = listen(); err != nil {
-			stopLive(env, live, screen, false)
-			return err
-		}
-	}
-	if _, err := dropPrivileges(); err != nil {
+	fail := func(err error) error {
 		if srv != nil {
 			srv.Close()
 		}
-		stopLive(env, live, screen, false)
+		session.Stop(env, false)
 		return err
+	}
+	if *port < 1024 {
+		if srv, err = listen(); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := dropPrivileges(); err != nil {
+		return fail(err)
+	}
+	if err := session.openFiles(out, reader, fmt.Sprintf("playground serve on port %d", *port)); err != nil {
+		return fail(err)
 	}
 	if srv == nil {
 		if srv, err = listen(); err != nil {
-			stopLive(env, live, screen, false)
-			return err
+			return fail(err)
 		}
 	}
 	// On stderr even with --json: it tells a script the server is ready.
 	fmt.Fprintf(env.Stderr, "serving on %s; in another terminal try: nc %s %d   (Ctrl-C stops)\n", srv.Addr(), srv.Addr().Addr(), *port)
 	select {
 	case <-ctx.Done():
-	case <-live.Failed():
+	case <-session.Failed():
 	}
 	srv.Close()
 	time.Sleep(2 * timeline.DefaultReorderWindow) // let the last FINs reach the screen
-	return stopLive(env, live, screen, true)
-}
-
-// newView is the renderer for a live command: JSON lines, or the log view
-// with color when the output is a terminal.
-func newView(env Env, asJSON, noColor bool) timeline.Renderer {
-	if asJSON {
-		return timeline.NewJSONView(env.Stdout)
-	}
-	return timeline.NewLogView(env.Stdout, timeline.NewStyles(timeline.ColorFor(env.Stdout, noColor)), time.Time{})
-}
-
-// screenQueue is how many events may wait for a slow terminal before the
-// screen summarizes instead (timeline.AsyncView).
-const screenQueue = 1 << 16
-
-// stopLive ends a live command: the capture, then the timeline, then the
-// screen; with report, it says what the capture counted and what the screen
-// skipped.
-func stopLive(env Env, live *timeline.Live, screen *timeline.AsyncView, report bool) error {
-	err := live.Stop()
-	if serr := screen.Close(); err == nil {
-		err = serr
-	}
-	if !report {
-		return err
-	}
-	st := live.Stats()
-	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel", st.Segments, st.KernelDropped)
-	if n := screen.Skipped(); n > 0 {
-		fmt.Fprintf(env.Stderr, ", %d events not shown because the terminal was too slow", n)
-	}
-	fmt.Fprintln(env.Stderr)
-	return err
+	return session.Stop(env, true)
 }

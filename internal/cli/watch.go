@@ -8,10 +8,9 @@ import (
 	"os"
 
 	"github.com/tcp-playground/playground/pkg/capture"
-	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
-const watchSynopsis = "playground watch [--port N] [--iface I] [--filter EXPR] [--json] [--no-color]"
+const watchSynopsis = "playground watch [--port N] [--iface I] [--filter EXPR] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html]"
 
 // runWatch captures live and annotates every TCP segment until Ctrl-C: for
 // watching a program of the learner's own, such as the Node.js server from
@@ -21,10 +20,12 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 	port := flags.Int("port", 0, "only this TCP port (default: every TCP port)")
 	iface := flags.String("iface", "", "interface to capture on (default: the loopback interface)")
 	filter := flags.String("filter", "", "a BPF filter in tcpdump's syntax, instead of --port")
-	asJSON := flags.Bool("json", false, "one JSON object per segment, for scripts")
-	noColor := flags.Bool("no-color", false, "plain text even on a terminal (NO_COLOR does the same)")
+	out := addOutputFlags(flags, true)
 	rest, err := parseFlags(env, flags, watchSynopsis, args)
 	if err != nil {
+		return err
+	}
+	if err := out.check(); err != nil {
 		return err
 	}
 	if len(rest) > 0 {
@@ -43,16 +44,18 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 		reader.Close()
 		return err
 	}
-	view := newView(env, *asJSON, *noColor)
+	session := startSession(env, reader, out)
+	if err := session.openFiles(out, reader, "playground watch "+reader.Filter()); err != nil {
+		session.Stop(env, false)
+		return err
+	}
 	// On stderr even with --json: it tells a script the capture is open.
 	fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())
-	screen := timeline.NewAsyncView(view, screenQueue, timeline.SkipNote(view))
-	live := timeline.StartLive(reader, screen.Render)
 	select {
 	case <-ctx.Done():
-	case <-live.Failed():
+	case <-session.Failed():
 	}
-	return stopLive(env, live, screen, true)
+	return session.Stop(env, true)
 }
 
 // captureFilter builds the BPF expression from --port and --filter.

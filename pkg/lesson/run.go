@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/gopacket/layers"
+
 	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/client"
 	"github.com/tcp-playground/playground/pkg/server"
@@ -32,8 +34,11 @@ type Options struct {
 	Interface    string // capture interface; "": loopback
 	CheckTimeout time.Duration
 	// Opened, if set, is called once the capture is open: the moment
-	// privileges can be dropped.
-	Opened func() error
+	// privileges can be dropped (and files created as the learner).
+	Opened func(linkType layers.LinkType) error
+	// Frames, if set, gets the raw frame of every captured segment, from
+	// the capture's goroutine (to write them to a file).
+	Frames timeline.FrameFunc
 }
 
 // Key is what the learner asked for at a prompt.
@@ -125,7 +130,7 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 		return r.result, err
 	}
 	if r.opts.Opened != nil {
-		if err := r.opts.Opened(); err != nil {
+		if err := r.opts.Opened(reader.LinkType()); err != nil {
 			reader.Close()
 			return r.result, err
 		}
@@ -136,7 +141,7 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 	r.live = timeline.StartLive(reader, func(e timeline.Event) error {
 		r.check.observe(e)
 		return r.ui.Event(e)
-	})
+	}, r.opts.Frames)
 	go func() {
 		select {
 		case <-r.live.Failed():

@@ -3,6 +3,7 @@ package timeline
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/tcp-playground/playground/pkg/capture"
 )
@@ -22,10 +23,15 @@ type Live struct {
 	captureErr, timelineErr         error
 }
 
+// FrameFunc receives the raw frame behind each segment, as the capture read
+// it (to write it to a file); the bytes are valid only during the call.
+type FrameFunc func(data []byte, origLen int, t time.Time) error
+
 // StartLive starts reading reader and merging. emit is called from the
-// timeline's goroutine; an error from it stops the timeline. Stop must be
-// called to end it.
-func StartLive(reader *capture.Reader, emit func(Event) error) *Live {
+// timeline's goroutine; an error from it stops the timeline. frames, if not
+// nil, gets every segment's frame from the capture's goroutine. Stop must
+// be called to end it.
+func StartLive(reader *capture.Reader, emit func(Event) error, frames FrameFunc) *Live {
 	l := &Live{
 		merger:       NewMerger(DefaultReorderWindow, 4096),
 		reader:       reader,
@@ -44,6 +50,13 @@ func StartLive(reader *capture.Reader, emit func(Event) error) *Live {
 				l.captureErr = err
 				l.failed()
 				return
+			}
+			if frames != nil {
+				if err := frames(reader.Frame()); err != nil {
+					l.captureErr = err
+					l.failed()
+					return
+				}
 			}
 			l.merger.Add(l.captureCtx, WireEvent(seg))
 		}
