@@ -7,7 +7,8 @@ set -euo pipefail
 
 want=(libpcap-dev gcc)
 if [[ ${1:-} == --test ]]; then
-	want+=(tcpdump tshark tmux netcat-openbsd iptables iproute2 curl time)
+	# chromium: the HTML diagram is checked in a real browser.
+	want+=(tcpdump tshark tmux netcat-openbsd iptables iproute2 curl time chromium)
 fi
 
 # Node.js runs the learner's own server from the notes in the tests; any
