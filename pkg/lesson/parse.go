@@ -128,8 +128,11 @@ var (
 		"server": {"listening", "connection", "data", "write", "close", "error"},
 		"client": {"dial", "connected", "write", "read", "half-close", "close", "abort", "error"},
 	}
-	condKeys  = map[string]bool{"from": true, "len": true, "seq": true, "ack": true, "step": true, "flags": true}
-	behaviors = map[string]bool{"reply": true, "echo": true, "silent": true, "never-accept": true, "no-read": true, "slow-read": true}
+	condKeys = map[string]bool{
+		"from": true, "len": true, "seq": true, "ack": true, "win": true, "step": true, "flags": true,
+		"analysis": true, "ip": true, "family": true, "node-remote": true, "port": true, "detail": true, "min": true,
+	}
+	behaviors = map[string]bool{"reply": true, "echo": true, "silent": true, "never-accept": true, "no-read": true, "slow-read": true, "lines": true}
 )
 
 // Load parses every *.md file of fsys as a lesson, sorted by number.
@@ -262,6 +265,7 @@ func (p *parser) frontMatter(line string) error {
 	case "port":
 		p.lesson.Server.Port, err = strconv.Atoi(value)
 	case "host":
+		value = strings.Trim(value, `"`)
 		if _, perr := netip.ParseAddr(value); perr != nil {
 			return p.errorf("host %q is not an IP address", value)
 		}

@@ -68,3 +68,24 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryConditionParses: each condition the package documents is
+// accepted (and so usable in a lesson).
+func TestEveryConditionParses(t *testing.T) {
+	for _, expect := range []string{
+		"wire SYN from=client", "wire DATA len=5", "wire DATA seq=1", "wire ACK ack=6", "wire ACK win=0",
+		"wire ACK step=handshake-3/3", "wire FIN flags=F.", "wire ACK analysis=zero-window", "wire SYN ip=6",
+		"server connection family=IPv6", "server connection node-remote=::ffff:127.0.0.1",
+		"server connection port=ephemeral", "server close detail=reset", "wire DATA min=3",
+	} {
+		if _, err := ParseExpect(expect); err != nil {
+			t.Errorf("%q: %v", expect, err)
+		}
+	}
+	for _, behavior := range []string{"reply", "echo", "silent", "never-accept", "no-read", "slow-read", "lines"} {
+		text := "---\nlesson: 1\ntitle: T\nserver: " + behavior + "\nhost: \"::\"\n---\n## S\n```js\nx\n```\n```go\ny\n```\n"
+		if _, err := Parse("l.md", []byte(text)); err != nil {
+			t.Errorf("server %s: %v", behavior, err)
+		}
+	}
+}
