@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -273,5 +274,29 @@ func TestProgressListNextReset(t *testing.T) {
 	_, out, _ = run(t)
 	if strings.Contains(out, "✓") {
 		t.Errorf("after reset:\n%s", out)
+	}
+}
+
+// TestEveryLessonAuto runs every lesson of the curriculum with --auto on the
+// real wire: each must pass all its checks.
+func TestEveryLessonAuto(t *testing.T) {
+	skipUnlessCapture(t)
+	all, _, _, err := loadLessons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) < 10 {
+		t.Errorf("%d lessons, want the 10 of the curriculum", len(all))
+	}
+	for _, l := range all {
+		t.Run(fmt.Sprintf("lesson%d", l.Number), func(t *testing.T) {
+			code, out, errOut := run(t, fmt.Sprintf("lesson%d", l.Number), "--auto", "--no-color", "--port", strconv.Itoa(freePort(t)))
+			if code != 0 {
+				t.Errorf("exit %d: %s\n%s", code, errOut, out)
+			}
+			if !strings.Contains(out, "checks passed on the real wire") {
+				t.Errorf("no final verdict:\n%s", out)
+			}
+		})
 	}
 }
