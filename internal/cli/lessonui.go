@@ -20,14 +20,17 @@ import (
 // With JSON set it writes only JSON lines: the timeline's events and one
 // line per check.
 type termUI struct {
-	mu     sync.Mutex // Event comes from the timeline's goroutine
-	out    io.Writer
-	styles *timeline.Styles
-	view   timeline.Renderer
-	keys   *keyReader // nil without an interactive terminal
-	width  int
-	json   bool
-	total  int // steps in the lesson
+	mu sync.Mutex // Event comes from the timeline's goroutine
+	// promptOpen: the cursor is at the end of a prompt, waiting for a key;
+	// whatever is printed next starts on a new line.
+	promptOpen bool
+	out        io.Writer
+	styles     *timeline.Styles
+	view       timeline.Renderer
+	keys       *keyReader // nil without an interactive terminal
+	width      int
+	json       bool
+	total      int // steps in the lesson
 }
 
 func (u *termUI) printf(format string, a ...any) {
@@ -37,7 +40,30 @@ func (u *termUI) printf(format string, a ...any) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.view.Flush()
+	u.breakPromptLocked()
 	fmt.Fprintf(u.out, format, a...)
+}
+
+// prompt prints text and leaves the cursor after it, for a key.
+func (u *termUI) prompt(text string) {
+	u.printf("%s ", text)
+	u.mu.Lock()
+	u.promptOpen = true
+	u.mu.Unlock()
+}
+
+// endPrompt ends the prompt's line, if one is open.
+func (u *termUI) endPrompt() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.breakPromptLocked()
+}
+
+func (u *termUI) breakPromptLocked() {
+	if u.promptOpen && !u.json {
+		fmt.Fprintln(u.out)
+		u.promptOpen = false
+	}
 }
 
 func (u *termUI) Lesson(l *lesson.Lesson) {
@@ -55,20 +81,20 @@ func (u *termUI) Ask(ctx context.Context, s *lesson.Step) (lesson.Key, error) {
 	if s.Hint != "" {
 		hint = " · h hint"
 	}
-	u.printf("%s ", u.styles.Paint(timeline.RoleDim, "▶ Enter: run this step · b back a step · r show it again"+hint+" · q quit"))
+	u.prompt(u.styles.Paint(timeline.RoleDim, "▶ Enter: run this step · b back a step · r show it again"+hint+" · q quit"))
 	if u.keys == nil {
-		u.printf("\n")
+		u.endPrompt()
 		return lesson.KeyNext, nil
 	}
 	u.keys.drain()
 	for {
 		b, ok, err := u.keys.next(ctx)
 		if err != nil {
-			u.printf("\n")
+			u.endPrompt()
 			return lesson.KeyQuit, err
 		}
 		if !ok {
-			u.printf("\n")
+			u.endPrompt()
 			return lesson.KeyQuit, nil
 		}
 		key, known := map[byte]lesson.Key{
@@ -77,7 +103,7 @@ func (u *termUI) Ask(ctx context.Context, s *lesson.Step) (lesson.Key, error) {
 			'b': lesson.KeyBack, 'r': lesson.KeyRerun, 'h': lesson.KeyHint,
 		}[b]
 		if known {
-			u.printf("\n")
+			u.endPrompt()
 			return key, nil
 		}
 	}
@@ -88,15 +114,15 @@ func (u *termUI) Predict(ctx context.Context, p *lesson.Predict) error {
 	if u.keys == nil {
 		return nil // --auto: the answer follows the step
 	}
-	u.printf("%s ", u.styles.Paint(timeline.RoleDim, "  think of your answer, then press Enter to see what happens"))
+	u.prompt(u.styles.Paint(timeline.RoleDim, "  think of your answer, then press Enter to see what happens"))
 	for {
 		b, ok, err := u.keys.next(ctx)
 		if err != nil || !ok {
-			u.printf("\n")
+			u.endPrompt()
 			return err
 		}
 		if b == '\r' || b == '\n' || b == ' ' {
-			u.printf("\n")
+			u.endPrompt()
 			return nil
 		}
 	}
@@ -113,6 +139,7 @@ func (u *termUI) Hint(s *lesson.Step) {
 func (u *termUI) Event(e timeline.Event) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.breakPromptLocked() // a late segment while a prompt waits gets its own line
 	if err := u.view.Render(e); err != nil {
 		return err
 	}
@@ -134,15 +161,19 @@ func (u *termUI) Check(s *lesson.Step, e *lesson.Expect, ok bool) {
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		u.view.Flush()
-		line, _ := json.Marshal(checkLine{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: "lesson", Kind: "check", Step: s.Title, Expect: e.Text, OK: ok})
+		line, _ := json.Marshal(checkLine{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: "lesson", Kind: "check", Step: s.Title, Expect: e.Display(), OK: ok})
 		fmt.Fprintf(u.out, "%s\n", line)
 		return
 	}
 	if ok {
-		u.printf("  %s %s\n", u.styles.Paint(timeline.RoleGood, "✓"), e.Text)
+		u.printf("  %s %s\n", u.styles.Paint(timeline.RoleGood, "✓"), e.Display())
 		return
 	}
-	u.printf("  %s %s %s\n", u.styles.Paint(timeline.RoleBad, "✗"), e.Text, u.styles.Paint(timeline.RoleBad, "(not seen)"))
+	why := "(not seen)"
+	if e.None {
+		why = "(seen)"
+	}
+	u.printf("  %s %s %s\n", u.styles.Paint(timeline.RoleBad, "✗"), e.Display(), u.styles.Paint(timeline.RoleBad, why))
 }
 
 func (u *termUI) TryItYourself(ctx context.Context, addr netip.AddrPort) error {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,7 +104,7 @@ func Run(ctx context.Context, l *Lesson, opts Options, ui UI) (Result, error) {
 	if opts.Port != 0 {
 		port = opts.Port
 	}
-	r := &runner{lesson: l, opts: opts, ui: ui, port: port, result: Result{Lesson: l.Number}}
+	r := &runner{lesson: l, opts: opts, ui: ui, port: port, result: Result{Lesson: l.Number}, checked: map[*Step][]bool{}}
 	return r.run(ctx)
 }
 
@@ -118,7 +120,8 @@ type runner struct {
 	server *server.Server
 	client *client.Client
 
-	lastConn atomic.Uint64 // the server's latest connection, for server-close
+	lastConn atomic.Uint64   // the server's latest connection, for server-close
+	checked  map[*Step][]bool // each step's checks, as it ran last
 }
 
 func (r *runner) run(ctx context.Context) (Result, error) {
@@ -165,6 +168,7 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 	case stepErr != nil:
 		return r.result, stepErr
 	}
+	r.tally()
 	r.ui.Done(r.result)
 	return r.result, ctx.Err()
 }
@@ -240,16 +244,29 @@ func (r *runner) runStep(ctx context.Context, step *Step) error {
 	// Let the timeline show this step's last events before the checks.
 	r.settle(ctx)
 	matched := r.check.finish()
+	passed := make([]bool, len(step.Expects))
 	for i := range step.Expects {
-		r.result.Checks++
-		if matched[i] != step.Expects[i].None {
-			r.result.Passed++
-		} else {
-			r.result.Missing = append(r.result.Missing, step.Title+": "+step.Expects[i].Text)
-		}
-		r.ui.Check(step, &step.Expects[i], matched[i] != step.Expects[i].None)
+		passed[i] = matched[i] != step.Expects[i].None // an expect-none passes when not seen
+		r.ui.Check(step, &step.Expects[i], passed[i])
 	}
+	r.checked[step] = passed // a step run again (b, r) counts once, as it went last
 	return nil
+}
+
+// tally sums up the checks of every step, as each went last.
+func (r *runner) tally() {
+	r.result.Checks, r.result.Passed, r.result.Missing = 0, 0, nil
+	for i := range r.lesson.Steps {
+		step := &r.lesson.Steps[i]
+		for j, ok := range r.checked[step] {
+			r.result.Checks++
+			if ok {
+				r.result.Passed++
+			} else {
+				r.result.Missing = append(r.result.Missing, step.Title+": "+step.Expects[j].Display())
+			}
+		}
+	}
 }
 
 // settle waits for the reorder window (and a little more), so that what
@@ -448,8 +465,8 @@ func (r *runner) clientAction(ctx context.Context, a Action) error {
 		readCtx, cancel := context.WithTimeout(ctx, r.opts.CheckTimeout)
 		defer cancel()
 		_, err := r.client.Read(readCtx, 64<<10)
-		if errors.Is(err, io.EOF) {
-			return nil // the server closed: the timeline shows it
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return nil // the server closed or reset: the timeline shows it, the checks judge it
 		}
 		return err
 	case "read-all":
@@ -457,7 +474,7 @@ func (r *runner) clientAction(ctx context.Context, a Action) error {
 		defer cancel()
 		for {
 			_, err := r.client.Read(readCtx, 64<<10)
-			if errors.Is(err, io.EOF) {
+			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 				return nil
 			}
 			if err != nil {
@@ -539,12 +556,14 @@ const quietPeriod = 300 * time.Millisecond
 // checker matches the timeline's events against a step's expectations:
 // ordered ones each after the previous one's match, "anytime" ones
 // whenever, "none" ones must not match at all; min=N ones need N events.
+// Order means time order: an event the timeline had to show late (the
+// capture fell behind) still counts in its place.
 type checker struct {
 	mu      sync.Mutex
 	expects []Expect
-	counts  []int // events that matched each expectation
+	events  []timeline.Event // this step's, in time order
+	counts  []int            // events that matched each expectation
 	since   time.Time
-	lastAt  time.Time // time of the event that advanced the ordered expectations last
 	done    chan struct{}
 }
 
@@ -554,9 +573,9 @@ func (c *checker) start(expects []Expect) <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.expects = expects
+	c.events = c.events[:0]
 	c.counts = make([]int, len(expects))
 	c.since = time.Now()
-	c.lastAt = time.Time{}
 	c.done = make(chan struct{})
 	c.checkDone()
 	return c.done
@@ -587,7 +606,7 @@ func (c *checker) finish() []bool {
 	for i, x := range c.expects {
 		seen[i] = c.counts[i] >= x.needed()
 	}
-	c.expects, c.counts = nil, nil
+	c.expects, c.counts, c.events = nil, nil, c.events[:0]
 	return seen
 }
 
@@ -597,25 +616,39 @@ func (c *checker) observe(e timeline.Event) {
 	if c.expects == nil || e.Time.Before(c.since) {
 		return // no step running, or an event of an earlier step
 	}
-	// Only the first ordered expectation not yet met may take this event,
-	// and not if it is older than what advanced the order last.
+	if n := len(c.events); n == 0 || !e.Time.Before(c.events[n-1].Time) {
+		c.events = append(c.events, e)
+		c.apply(&c.events[len(c.events)-1])
+	} else {
+		// Late: put it in its place and match the step's events again.
+		i := sort.Search(n, func(i int) bool { return c.events[i].Time.After(e.Time) })
+		c.events = slices.Insert(c.events, i, e)
+		clear(c.counts)
+		for i := range c.events {
+			c.apply(&c.events[i])
+		}
+	}
+	c.checkDone()
+}
+
+// apply matches one event, taken in time order.
+func (c *checker) apply(e *timeline.Event) {
+	// Only the first ordered expectation not yet met may take the event.
 	for i := range c.expects {
 		x := &c.expects[i]
 		if x.Anytime || x.None || c.counts[i] >= x.needed() {
 			continue
 		}
-		if x.Matches(&e) && !e.Time.Before(c.lastAt) {
+		if x.Matches(e) {
 			c.counts[i]++
-			c.lastAt = e.Time
 		}
 		break
 	}
 	for i := range c.expects {
-		if x := &c.expects[i]; (x.Anytime || x.None) && x.Matches(&e) {
+		if x := &c.expects[i]; (x.Anytime || x.None) && x.Matches(e) {
 			c.counts[i]++
 		}
 	}
-	c.checkDone()
 }
 
 // checkDone closes done once every positive expectation is met.
@@ -641,6 +674,15 @@ func (x *Expect) needed() int {
 		}
 	}
 	return 1
+}
+
+// Display is the expectation as a learner reads it in a check line: an
+// expect-none reads "no server connection".
+func (x *Expect) Display() string {
+	if x.None {
+		return "no " + x.Text
+	}
+	return x.Text
 }
 
 // Matches reports whether an event satisfies the expectation.
