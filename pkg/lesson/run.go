@@ -120,7 +120,7 @@ type runner struct {
 	server *server.Server
 	client *client.Client
 
-	lastConn atomic.Uint64   // the server's latest connection, for server-close
+	lastConn atomic.Uint64    // the server's latest connection, for server-close
 	checked  map[*Step][]bool // each step's checks, as it ran last
 }
 
