@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -76,6 +77,13 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 		return usagef("Ports go from 1 to 65535.", "--port %d is out of range", *port)
 	}
 
+	if h, err := netip.ParseAddr(l.Server.Host); err == nil && h.IsUnspecified() {
+		p := l.Server.Port
+		if *port != 0 {
+			p = *port
+		}
+		fmt.Fprintf(env.Stderr, "warning: lesson %d listens on %s (all addresses) to show a dual-stack socket: while it runs, any machine that can reach this one can connect to port %d\n", n, h, p)
+	}
 	ui := &termUI{out: env.Stdout, width: 100, json: out.json}
 	if isTerminal(env.Stdout) {
 		ui.width = terminalWidth(env.Stdout.(*os.File), 100)

@@ -135,3 +135,18 @@ func TestServeOddPeers(t *testing.T) {
 		t.Errorf("stderr: %q", errOut.String())
 	}
 }
+
+// TestServeWarnsWhenExposed: listening on all addresses says who can now
+// connect; the default stays on loopback and says nothing.
+func TestServeWarnsWhenExposed(t *testing.T) {
+	_, _, errOut, stop := startServe(t, "--host", "0.0.0.0")
+	stop()
+	if !strings.Contains(errOut.String(), "warning: listening on 0.0.0.0: any machine that can reach this one can now connect") {
+		t.Errorf("no exposure warning: %q", errOut.String())
+	}
+	_, _, errOut, stop = startServe(t)
+	stop()
+	if strings.Contains(errOut.String(), "warning") || !strings.Contains(errOut.String(), "serving on 127.0.0.1:") {
+		t.Errorf("default serve: %q", errOut.String())
+	}
+}
