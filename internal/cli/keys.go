@@ -91,7 +91,10 @@ func (k *keyReader) drain() {
 	deadline := time.After(10 * time.Millisecond)
 	for {
 		select {
-		case <-k.keys:
+		case _, ok := <-k.keys:
+			if !ok {
+				return // the terminal closed: nothing more to forget
+			}
 		case <-deadline:
 			return
 		}

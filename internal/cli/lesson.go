@@ -98,7 +98,8 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	// one: it runs as --auto. Output into a pipe (| less, | head) counts as
 	// no terminal too: the keyboard mode must never outlive a reader that
 	// went away.
-	interactive := !*auto && isTerminal(env.Stdin) && isTerminal(env.Stdout)
+	// With --json the prompts are not shown, so it can't wait for keys.
+	interactive := !*auto && !out.json && isTerminal(env.Stdin) && isTerminal(env.Stdout)
 	if interactive {
 		keys, err := newKeyReader(env.Stdin.(*os.File))
 		if err != nil {

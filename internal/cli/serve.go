@@ -51,7 +51,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return liveError(err)
 	}
-	session := startSession(env, reader, out)
+	session := startSession(env, reader, out, nil)
 	listen := func() (*server.Server, error) {
 		srv, err := server.Start(ctx, server.Config{
 			Addr:     net.JoinHostPort(*host, strconv.Itoa(*port)),

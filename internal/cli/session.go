@@ -24,9 +24,11 @@ type liveSession struct {
 	files  atomic.Pointer[outputFiles] // set once the files are open
 }
 
-// startSession starts showing reader's segments.
-func startSession(env Env, reader *capture.Reader, out *outputFlags) *liveSession {
+// startSession starts showing reader's segments, on the screen and in
+// files (which may be nil, and opened later with openFiles).
+func startSession(env Env, reader *capture.Reader, out *outputFlags, files *outputFiles) *liveSession {
 	s := &liveSession{}
+	s.files.Store(files)
 	view := out.screen(env)
 	s.screen = timeline.NewAsyncView(view, screenQueue, timeline.SkipNote(view))
 	s.live = timeline.StartLive(reader,

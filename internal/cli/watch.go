@@ -44,11 +44,13 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 		reader.Close()
 		return err
 	}
-	session := startSession(env, reader, out)
-	if err := session.openFiles(out, reader, "playground watch "+reader.Filter()); err != nil {
-		session.Stop(env, false)
+	// The files first, so that they hold every frame the screen shows.
+	files, err := out.openFiles(reader.LinkType(), "playground watch "+reader.Filter())
+	if err != nil {
+		reader.Close()
 		return err
 	}
+	session := startSession(env, reader, out, files)
 	// On stderr even with --json: it tells a script the capture is open.
 	fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())
 	select {

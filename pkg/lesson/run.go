@@ -344,7 +344,11 @@ func (r *runner) act(ctx context.Context, a Action, done <-chan struct{}) error 
 	case "dial-closed":
 		// Refused: the error is the lesson, not a failure.
 		closed := netip.AddrPortFrom(r.dialAddr("").Addr(), uint16(r.closedPort()))
-		client.Dial(ctx, closed.String(), func(e client.Event) { r.live.Add(ctx, timeline.ClientEvent(e)) })
+		c, err := client.Dial(ctx, closed.String(), func(e client.Event) { r.live.Add(ctx, timeline.ClientEvent(e)) })
+		if err == nil {
+			c.Close()
+			return fmt.Errorf("port %d should be closed, but a program listens there: choose another --port", r.closedPort())
+		}
 	case "write", "write-bytes", "write-until-blocked", "read", "read-all", "close", "close-write", "abort":
 		if r.client == nil {
 			// The learner went back to a step after the client closed:
@@ -465,8 +469,8 @@ func (r *runner) clientAction(ctx context.Context, a Action) error {
 		readCtx, cancel := context.WithTimeout(ctx, r.opts.CheckTimeout)
 		defer cancel()
 		_, err := r.client.Read(readCtx, 64<<10)
-		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
-			return nil // the server closed or reset: the timeline shows it, the checks judge it
+		if readEnded(err) {
+			return nil // the timeline shows how the read ended; the checks judge it
 		}
 		return err
 	case "read-all":
@@ -474,7 +478,7 @@ func (r *runner) clientAction(ctx context.Context, a Action) error {
 		defer cancel()
 		for {
 			_, err := r.client.Read(readCtx, 64<<10)
-			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			if readEnded(err) {
 				return nil
 			}
 			if err != nil {
@@ -493,6 +497,13 @@ func (r *runner) clientAction(ctx context.Context, a Action) error {
 		return err
 	}
 	return nil
+}
+
+// readEnded reports whether a read ended the way a lesson may show: the
+// server closed (EOF) or reset, or nothing came in time. The read event
+// says which; the step's checks judge whether that was expected.
+func readEnded(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // pattern is n bytes of readable text, so previews of big writes make sense.
@@ -775,10 +786,16 @@ func programDetail(e *timeline.Event) string {
 	return detail
 }
 
-// ephemeral reports whether port is in the kernel's range for client ports
-// (Linux: /proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default).
+// ephemeral reports whether port is in the kernel's range for client ports.
 func ephemeral(port uint16) bool {
-	lo, hi := 32768, 60999
+	lo, hi := ephemeralRange()
+	return int(port) >= lo && int(port) <= hi
+}
+
+// ephemeralRange is read once (Linux: /proc/sys/net/ipv4/ip_local_port_range,
+// 32768-60999 by default).
+var ephemeralRange = sync.OnceValues(func() (lo, hi int) {
+	lo, hi = 32768, 60999
 	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(data)); len(f) == 2 {
 			if a, err := strconv.Atoi(f[0]); err == nil {
@@ -789,5 +806,5 @@ func ephemeral(port uint16) bool {
 			}
 		}
 	}
-	return int(port) >= lo && int(port) <= hi
-}
+	return lo, hi
+})

@@ -147,6 +147,11 @@ func SkipNote(r Renderer) func(string) error {
 			_, err := view.w.WriteString(view.styles.warn.on + summary + view.styles.warn.off + "\n")
 			return err
 		}
+	case *LadderView:
+		return func(summary string) error {
+			_, err := view.w.WriteString(view.styles.warn.on + summary + view.styles.warn.off + "\n")
+			return err
+		}
 	case *JSONView:
 		return func(summary string) error {
 			return view.enc.Encode(struct {

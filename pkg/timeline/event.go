@@ -121,10 +121,18 @@ type Linker struct {
 // NewLinker returns an empty linker.
 func NewLinker() *Linker { return &Linker{streams: make(map[[2]netip.AddrPort]int64)} }
 
+// linkerMax bounds the Linker's memory in a long watch: past it, the
+// oldest links are forgotten all at once (a program event of a connection
+// that old shows without its stream number).
+const linkerMax = 1 << 16
+
 // Link records a wire event's connection, or sets a program event's Stream.
 func (l *Linker) Link(e *Event) {
 	local, remote := e.Endpoints()
 	if e.Source == SourceWire {
+		if len(l.streams) >= linkerMax {
+			clear(l.streams)
+		}
 		l.streams[[2]netip.AddrPort{local, remote}] = e.Stream
 		return
 	}

@@ -38,8 +38,15 @@ func NewMerger(window time.Duration, buffer int) *Merger {
 
 // Add queues an event; it is safe for concurrent use. It blocks only when
 // the input buffer is full, which slows the producer rather than losing the
-// event; it gives up when ctx is done or Run has returned.
+// event; then it gives up when ctx is done or Run has returned. An event
+// that fits in the buffer is always queued, even with ctx done: a server
+// closing on Ctrl-C still has its close events shown.
 func (m *Merger) Add(ctx context.Context, e Event) {
+	select {
+	case m.in <- e:
+		return
+	default:
+	}
 	select {
 	case m.in <- e:
 	case <-ctx.Done():

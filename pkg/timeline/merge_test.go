@@ -89,3 +89,25 @@ func TestMergeLate(t *testing.T) {
 }
 
 func segWithFrame(n uint64) (s capture.Segment) { s.Frame = n; return s }
+
+// TestMergeAddAfterCancel: an event that fits in the buffer is queued even
+// when the producer's context is done (a server closing on Ctrl-C still has
+// its close events shown).
+func TestMergeAddAfterCancel(t *testing.T) {
+	m := NewMerger(DefaultReorderWindow, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	base := time.Now()
+	for i := 0; i < 1000; i++ {
+		m.Add(ctx, Event{Time: base.Add(time.Duration(i))})
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	stop()
+	n := 0
+	if err := m.Run(runCtx, func(Event) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1000 {
+		t.Errorf("%d of 1000 events delivered", n)
+	}
+}
