@@ -23,12 +23,7 @@ func buildPlayground(t *testing.T) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "playground")
-	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/playground")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return buildPlaygroundInto(t, dir)
 }
 
 // procIDs reads the Uid: and Gid: lines (real, effective, saved, fs) of a

@@ -319,3 +319,45 @@ func TestLessonInTmux(t *testing.T) {
 	}
 	s.waitCount("You left lesson 1 before its end", 1)
 }
+
+// TestLessonToTheEndInTmux finishes lesson 1 in a real terminal, then
+// `playground` lists it with its ✓ and names lesson 2 as next.
+func TestLessonToTheEndInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (scripts/setup.sh --test installs it)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("live capture needs root")
+	}
+	bin := buildPlaygroundInto(t, t.TempDir())
+	state := "XDG_STATE_HOME=" + t.TempDir()
+	s := startTmux(t, state, bin, "lesson1", "--port", strconv.Itoa(freePort(t)))
+	const prompt = "▶ Enter: run this step"
+	predictions := 0
+	for step, predict := range []bool{false, true, true, false, false} {
+		s.waitCount(fmt.Sprintf("Step %d/5", step+1), 1)
+		s.waitCount(prompt, step+1)
+		s.press("Enter")
+		if predict {
+			predictions++
+			s.waitCount("think of your answer", predictions)
+			s.press("Enter")
+		}
+	}
+	s.waitCount("In another terminal, type:", 1)
+	s.press("Enter")
+	s.waitCount("Lesson 1 done: all 14 checks passed", 1)
+	deadline := time.Now().Add(tmuxWait)
+	for done, status := s.exited(); !done || status != "0"; done, status = s.exited() {
+		if time.Now().After(deadline) {
+			s.fatalf("the lesson did not exit with status 0 (done %v, status %q)", done, status)
+		}
+		time.Sleep(tmuxPoll)
+	}
+
+	list := startTmux(t, state, bin)
+	screen := list.waitCount("Start: sudo playground next", 1)
+	if !strings.Contains(screen, "✓  1  Creating a TCP server") || !strings.Contains(screen, " 2  The socket is a duplex stream  ← next") {
+		list.fatalf("the lesson list does not show lesson 1 finished and lesson 2 next")
+	}
+}
