@@ -43,15 +43,21 @@ func (s *Segment) Note() string {
 	default:
 		switch s.Kind {
 		case KindData:
-			b.WriteString("the " + sender + " sends " + plural(s.Len, "byte"))
+			b.WriteString("the " + sender + " sends " + Plural(s.Len, "byte"))
 		case KindACK:
-			if s.Flags&FlagACK != 0 && s.Ack > 1 {
-				b.WriteString("the " + sender + "'s kernel confirms bytes up to " + strconv.FormatUint(uint64(s.Ack-1), 10))
+			// ack is the next sequence number expected; the SYN took number
+			// 0, and a FIN, once acknowledged, the one after the last byte.
+			last := s.Ack - 1
+			if s.AcksFIN {
+				last--
+			}
+			if s.Flags&FlagACK != 0 && last > 0 {
+				b.WriteString("the " + sender + "'s kernel confirms bytes up to " + strconv.FormatUint(uint64(last), 10))
 			}
 		}
 	}
 	if s.Step != StepNone && s.Len > 0 {
-		b.WriteString(", and it carries " + plural(s.Len, "byte"))
+		b.WriteString(", and it carries " + Plural(s.Len, "byte"))
 	}
 	if s.Analysis != 0 {
 		if b.Len() > 0 {
@@ -63,7 +69,8 @@ func (s *Segment) Note() string {
 	return b.String()
 }
 
-func plural(n int, unit string) string {
+// Plural writes a count with its unit: "1 byte", "17 bytes".
+func Plural(n int, unit string) string {
 	if n == 1 {
 		return "1 " + unit
 	}

@@ -231,6 +231,10 @@ type Segment struct {
 
 	Analysis Analysis
 
+	// AcksFIN: the ACK covers the other side's FIN, which takes one
+	// sequence number but is no byte of data.
+	AcksFIN bool
+
 	preview    [PreviewMax]byte
 	previewLen uint8
 }

@@ -167,6 +167,7 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 		seg.WindowScale = fwd.winScale // Wireshark never scales a SYN's window
 	}
 	seg.previewLen = uint8(copy(seg.preview[:], p.Payload))
+	seg.AcksFIN = p.Flags&FlagACK != 0 && rev.finSeen && seqGT(p.Ack, rev.finSeq)
 	seg.Step = c.step(from, p, &seg)
 	return seg
 }

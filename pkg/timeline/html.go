@@ -170,7 +170,7 @@ func (v *HTMLView) page() htmlPageData {
 	d.Height = y
 	d.LaneBottom = y - htmlRowHeight/2
 	d.ClientLabel, d.ServerLabel = laneLabel("client", clients), laneLabel("server", servers)
-	d.Summary = plural(segments, "segment") + " on " + plural(len(seen), "connection") + ", " + plural(programs, "program event")
+	d.Summary = capture.Plural(segments, "segment") + " on " + capture.Plural(len(seen), "connection") + ", " + capture.Plural(programs, "program event")
 	return d
 }
 
@@ -271,14 +271,6 @@ func htmlDetails(e *Event, start time.Time) string {
 		line("late      it arrived after the reorder window: shown out of time order")
 	}
 	return cleanText(strings.TrimSuffix(b.String(), "\n"))
-}
-
-// plural is "1 segment", "2 segments".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 func addrOrDash(a netip.AddrPort) string {

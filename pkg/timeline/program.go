@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/client"
 	"github.com/tcp-playground/playground/pkg/server"
 )
@@ -25,7 +26,7 @@ func ProgramSummary(e *Event) string {
 			return fmt.Sprintf("connection from %s · remoteAddress %s remotePort %d remoteFamily %s · address() %s",
 				ev.Remote, ev.NodeRemoteAddress, ev.Remote.Port(), ev.Family, ev.Local)
 		case server.Data, server.Write:
-			return bytesCount(len(ev.Data)) + errSuffix(ev.Err)
+			return capture.Plural(len(ev.Data), "byte") + errSuffix(ev.Err)
 		case server.Close:
 			if ev.Detail != "" {
 				return ev.Detail + errSuffix(ev.Err)
@@ -45,7 +46,7 @@ func ProgramSummary(e *Event) string {
 			if errors.Is(ev.Err, io.EOF) {
 				return "end of stream (the server sent FIN)"
 			}
-			return bytesCount(len(ev.Data)) + errSuffix(ev.Err)
+			return capture.Plural(len(ev.Data), "byte") + errSuffix(ev.Err)
 		case client.HalfClose, client.Close, client.Abort, client.Error:
 			return ev.Detail + errSuffix(ev.Err)
 		}
@@ -91,13 +92,6 @@ func ProgramNote(e *Event) string {
 		}
 	}
 	return ""
-}
-
-func bytesCount(n int) string {
-	if n == 1 {
-		return "1 byte"
-	}
-	return strconv.Itoa(n) + " bytes"
 }
 
 func errSuffix(err error) string {
