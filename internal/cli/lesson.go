@@ -92,7 +92,8 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	// The files are created once root is dropped; until then, events go
 	// to the screen only (there are none before the capture opens).
 	var files atomic.Pointer[outputFiles]
-	ui.view = tee{out.screen(env), lazyFiles{&files}}
+	ui.view, ui.files = out.screen(env), lazyFiles{&files}
+	ui.startScreen()
 
 	// Without a terminal to answer prompts, a lesson must not wait for
 	// one: it runs as --auto. Output into a pipe (| less, | head) counts as
@@ -122,6 +123,10 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 		Opened: opened,
 		Frames: func(data []byte, origLen int, t time.Time) error { return files.Load().Frame(data, origLen, t) },
 	}, ui)
+	// Everything the timeline showed is on screen and in the files now.
+	if serr := ui.closeScreen(); err == nil && serr != nil {
+		err = serr
+	}
 	if ferr := files.Load().Close(); err == nil && ferr != nil {
 		err = ferr
 	}
@@ -130,9 +135,6 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 			return err
 		}
 		return liveError(err)
-	}
-	if err := ui.view.Flush(); err != nil {
-		return err
 	}
 	if result.OK() {
 		recordFinished(env, n)

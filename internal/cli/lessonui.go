@@ -20,26 +20,57 @@ import (
 // With JSON set it writes only JSON lines: the timeline's events and one
 // line per check.
 type termUI struct {
-	mu sync.Mutex // Event comes from the timeline's goroutine
+	// mu orders writes to out: the screen's writer goroutine writes the
+	// timeline, the lesson's goroutine the narration.
+	mu sync.Mutex
 	// promptOpen: the cursor is at the end of a prompt, waiting for a key;
 	// whatever is printed next starts on a new line.
 	promptOpen bool
 	out        io.Writer
 	styles     *timeline.Styles
-	view       timeline.Renderer
-	keys       *keyReader // nil without an interactive terminal
+	view       timeline.Renderer   // how events look: written by screen's goroutine only
+	screen     *timeline.AsyncView // events on their way to view: a slow terminal can't stall the capture
+	files      timeline.Renderer   // --html, fed in step with the timeline
+	keys       *keyReader          // nil without an interactive terminal
 	width      int
 	json       bool
 	total      int // steps in the lesson
+}
+
+// startScreen starts the writer of timeline lines; closeScreen stops it.
+func (u *termUI) startScreen() {
+	u.screen = timeline.NewAsyncView(lockedView{u}, screenQueue, func(summary string) error {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return timeline.SkipNote(u.view)(summary)
+	})
+}
+
+func (u *termUI) closeScreen() error { return u.screen.Close() }
+
+// lockedView writes events under the UI's lock, each on its own line.
+type lockedView struct{ u *termUI }
+
+func (l lockedView) Render(e timeline.Event) error {
+	l.u.mu.Lock()
+	defer l.u.mu.Unlock()
+	l.u.breakPromptLocked() // a late segment while a prompt waits gets its own line
+	return l.u.view.Render(e)
+}
+
+func (l lockedView) Flush() error {
+	l.u.mu.Lock()
+	defer l.u.mu.Unlock()
+	return l.u.view.Flush()
 }
 
 func (u *termUI) printf(format string, a ...any) {
 	if u.json {
 		return
 	}
+	u.screen.Drain() // the timeline so far first, then this text
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.view.Flush()
 	u.breakPromptLocked()
 	fmt.Fprintf(u.out, format, a...)
 }
@@ -136,14 +167,13 @@ func (u *termUI) Hint(s *lesson.Step) {
 	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "Hint:"), u.inline(s.Hint))
 }
 
+// Event is called from the timeline's goroutine: it must never wait for
+// the terminal.
 func (u *termUI) Event(e timeline.Event) error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.breakPromptLocked() // a late segment while a prompt waits gets its own line
-	if err := u.view.Render(e); err != nil {
+	if err := u.files.Render(e); err != nil {
 		return err
 	}
-	return u.view.Flush() // live: each line as it happens
+	return u.screen.Render(e)
 }
 
 // checkLine is the JSON shape of a check.
@@ -158,9 +188,9 @@ type checkLine struct {
 
 func (u *termUI) Check(s *lesson.Step, e *lesson.Expect, ok bool) {
 	if u.json {
+		u.screen.Drain()
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		u.view.Flush()
 		line, _ := json.Marshal(checkLine{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: "lesson", Kind: "check", Step: s.Title, Expect: e.Display(), OK: ok})
 		fmt.Fprintf(u.out, "%s\n", line)
 		return

@@ -64,9 +64,29 @@ func (v *AsyncView) Skipped() int {
 	return v.total
 }
 
+// Drain waits until everything queued so far is written and flushed, so
+// that text the caller writes next comes after it. Unlike Render it may
+// block (on a stuck terminal): call it from the goroutine that narrates,
+// never from the one that reads the capture.
+func (v *AsyncView) Drain() {
+	reached := make(chan struct{})
+	v.queue <- Event{barrier: reached}
+	<-reached
+}
+
 func (v *AsyncView) loop() {
 	defer close(v.done)
 	for e := range v.queue {
+		if e.barrier != nil {
+			if v.err == nil {
+				v.err = v.report()
+			}
+			if v.err == nil {
+				v.err = v.next.Flush()
+			}
+			close(e.barrier)
+			continue
+		}
 		if v.err != nil {
 			continue // keep draining so Render never blocks
 		}

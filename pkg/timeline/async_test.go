@@ -82,3 +82,25 @@ func TestAsyncViewSummarizes(t *testing.T) {
 		t.Errorf("shown:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestAsyncViewDrain: after Drain, everything queued before it is written,
+// so narration printed next comes after the timeline lines.
+func TestAsyncViewDrain(t *testing.T) {
+	slow := &slowView{started: make(chan struct{}), release: make(chan struct{})}
+	close(slow.release) // not stuck: just a separate writer
+	v := NewAsyncView(slow, 16, slow.note)
+	for i := 0; i < 5; i++ {
+		var s capture.Segment
+		v.Render(WireEvent(s))
+	}
+	v.Drain()
+	slow.mu.Lock()
+	n := len(slow.lines)
+	slow.mu.Unlock()
+	if n != 5 {
+		t.Errorf("%d lines written when Drain returned, want 5", n)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

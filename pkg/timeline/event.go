@@ -50,7 +50,8 @@ type Event struct {
 	// window: it is shown out of time order.
 	Late bool
 
-	arrival uint64 // the Merger's arrival order, to keep ties stable
+	arrival uint64        // the Merger's arrival order, to keep ties stable
+	barrier chan struct{} // AsyncView.Drain's marker: not an event at all
 }
 
 // WireEvent wraps a captured segment as a timeline event.
