@@ -29,6 +29,15 @@ func TestLessonFiles(t *testing.T) {
 		if checks == 0 {
 			t.Errorf("%s checks nothing on the wire or in the server", l.File)
 		}
+		predicts := 0
+		for _, s := range l.Steps {
+			if s.Predict != nil {
+				predicts++
+			}
+		}
+		if predicts == 0 {
+			t.Errorf("%s never asks the learner to predict before it reveals", l.File)
+		}
 	}
 	one := all[0]
 	if one.Title != "Creating a TCP server" || one.Server.Reply != "Hello from server" || one.Server.Port != 4000 {
