@@ -61,11 +61,14 @@ func FuzzAppendEscaped(f *testing.F) {
 			withColor = strings.ReplaceAll(withColor, st.on, "")
 			withColor = strings.ReplaceAll(withColor, st.off, "")
 		}
-		// Byte by byte: ContainsAny would read "\x9b" as U+FFFD, a
-		// printable character that a payload may well hold.
-		for _, b := range []byte{0x1b, 0x9b, 0x07} {
-			if strings.IndexByte(withColor, b) >= 0 {
-				t.Fatalf("raw control byte %#x besides the styles: %q", b, withColor)
+		// Rune by rune: a 0x9b byte inside a valid UTF-8 sequence (U+079B
+		// is DE 9B) is no C1 control; only a control character is.
+		if !utf8.ValidString(withColor) {
+			t.Fatalf("colored output is not valid UTF-8: %q", withColor)
+		}
+		for _, r := range withColor {
+			if r == 0x1b || r == 0x07 || (r >= 0x80 && r < 0xa0) {
+				t.Fatalf("raw control character %U besides the styles: %q", r, withColor)
 			}
 		}
 	})
