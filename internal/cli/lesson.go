@@ -76,6 +76,9 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	if *port < 0 || *port > 65535 {
 		return usagef("Ports go from 1 to 65535.", "--port %d is out of range", *port)
 	}
+	if *port != 0 && *port != l.Server.Port {
+		l = l.WithPort(*port)
+	}
 
 	if h, err := netip.ParseAddr(l.Server.Host); err == nil && h.IsUnspecified() {
 		p := l.Server.Port

@@ -135,6 +135,27 @@ var (
 	behaviors = map[string]bool{"reply": true, "echo": true, "silent": true, "never-accept": true, "no-read": true, "slow-read": true, "lines": true}
 )
 
+// WithPort returns a copy of the lesson whose server listens on port, with
+// the text and code saying so: the lesson's own port number, wherever it
+// is written, becomes the new one.
+func (l *Lesson) WithPort(port int) *Lesson {
+	c := *l
+	from, to := strconv.Itoa(l.Server.Port), strconv.Itoa(port)
+	swap := func(s string) string { return strings.ReplaceAll(s, from, to) }
+	c.Server.Port = port
+	c.Intro = swap(l.Intro)
+	c.Steps = make([]Step, len(l.Steps))
+	for i, s := range l.Steps {
+		s.Text, s.Node, s.Go, s.Hint = swap(s.Text), swap(s.Node), swap(s.Go), swap(s.Hint)
+		if s.Predict != nil {
+			p := Predict{Question: swap(s.Predict.Question), Answer: swap(s.Predict.Answer)}
+			s.Predict = &p
+		}
+		c.Steps[i] = s
+	}
+	return &c
+}
+
 // Load parses every *.md file of fsys as a lesson, sorted by number.
 func Load(fsys fs.FS) ([]*Lesson, error) {
 	names, err := fs.Glob(fsys, "*.md")

@@ -98,3 +98,19 @@ func TestEveryConditionParses(t *testing.T) {
 		}
 	}
 }
+
+// TestWithPort: with --port, the text and code name the port really used,
+// and the original lesson is untouched.
+func TestWithPort(t *testing.T) {
+	all, err := Load(lessons.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := all[0].WithPort(5123)
+	if moved.Server.Port != 5123 || !strings.Contains(moved.Steps[0].Go, `"127.0.0.1:5123"`) || !strings.Contains(moved.Steps[0].Node, "listen(5123") {
+		t.Errorf("moved lesson: port %d, go %q", moved.Server.Port, moved.Steps[0].Go)
+	}
+	if strings.Contains(all[0].Steps[0].Go, "5123") || all[0].Server.Port != 4000 {
+		t.Error("WithPort changed the original lesson")
+	}
+}
