@@ -52,6 +52,7 @@ type Event struct {
 
 	arrival uint64        // the Merger's arrival order, to keep ties stable
 	barrier chan struct{} // AsyncView.Drain's marker: not an event at all
+	fullLen int           // a program event's payload length when Data was cut to a preview
 }
 
 // WireEvent wraps a captured segment as a timeline event.
@@ -107,10 +108,33 @@ func (e *Event) Payload() []byte {
 
 // PayloadLen is the full length of what the event carried.
 func (e *Event) PayloadLen() int {
-	if e.Source == SourceWire {
+	switch {
+	case e.Source == SourceWire:
 		return e.Segment.Len
+	case e.fullLen > 0:
+		return e.fullLen
 	}
 	return len(e.Payload())
+}
+
+// previewOnly returns the event with a program's Data cut to max bytes (a
+// copy; the length it had is kept), for views that keep events a long time.
+func (e Event) previewOnly(max int) Event {
+	if len(e.Payload()) <= max {
+		return e
+	}
+	e.fullLen = len(e.Payload())
+	switch e.Source {
+	case SourceServer:
+		s := *e.Server
+		s.Data = append([]byte(nil), s.Data[:max]...)
+		e.Server = &s
+	case SourceClient:
+		c := *e.Client
+		c.Data = append([]byte(nil), c.Data[:max]...)
+		e.Client = &c
+	}
+	return e
 }
 
 // Linker ties the programs' events to the connection the wire shows them on,

@@ -57,7 +57,8 @@ func (v *HTMLView) Render(e Event) error {
 		v.more++
 		return nil
 	}
-	v.events = append(v.events, e)
+	// Keep a preview of what programs read and wrote, not megabytes.
+	v.events = append(v.events, e.previewOnly(capture.PreviewMax))
 	return nil
 }
 
@@ -154,7 +155,7 @@ func (v *HTMLView) page() htmlPageData {
 			r.Program, r.Source = true, e.Source.String()
 			text := e.Kind() + " " + ladderSummary(e)
 			if p := e.Payload(); len(p) > 0 {
-				text += " " + string(AppendEscaped(nil, plainStyles, p, previewBytes, len(p)))
+				text += " " + string(AppendEscaped(nil, plainStyles, p, previewBytes, e.PayloadLen()))
 			}
 			if e.Late {
 				text += " (late)"
@@ -264,7 +265,7 @@ func htmlDetails(e *Event, start time.Time) string {
 			line("meaning   ", note)
 		}
 		if p := e.Payload(); len(p) > 0 {
-			line("payload   ", string(AppendEscaped(nil, plainStyles, p, capture.PreviewMax, len(p))))
+			line("payload   ", string(AppendEscaped(nil, plainStyles, p, capture.PreviewMax, e.PayloadLen())))
 		}
 	}
 	if e.Late {

@@ -9,7 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/server"
 )
 
@@ -143,5 +145,23 @@ func TestHTMLViewProgramEventsAndHostilePayload(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}
+	}
+}
+
+// TestHTMLKeepsPreviewsOnly: a program's big read is kept as a preview with
+// its length, not whole.
+func TestHTMLKeepsPreviewsOnly(t *testing.T) {
+	var page bytes.Buffer
+	v := NewHTMLView(&page, "big read")
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	v.Render(ServerEvent(server.Event{Time: time.Now(), Kind: server.Data, Data: big}))
+	if kept := len(v.events[0].Payload()); kept > capture.PreviewMax {
+		t.Errorf("kept %d bytes of a 1 MiB read", kept)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "1048576 bytes") {
+		t.Error("the page lost the read's length")
 	}
 }

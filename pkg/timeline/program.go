@@ -26,7 +26,7 @@ func ProgramSummary(e *Event) string {
 			return fmt.Sprintf("connection from %s · remoteAddress %s remotePort %d remoteFamily %s · address() %s",
 				ev.Remote, ev.NodeRemoteAddress, ev.Remote.Port(), ev.Family, ev.Local)
 		case server.Data, server.Write:
-			return capture.Plural(len(ev.Data), "byte") + errSuffix(ev.Err)
+			return capture.Plural(e.PayloadLen(), "byte") + errSuffix(ev.Err)
 		case server.Close:
 			if ev.Detail != "" {
 				return ev.Detail + errSuffix(ev.Err)
@@ -46,7 +46,7 @@ func ProgramSummary(e *Event) string {
 			if errors.Is(ev.Err, io.EOF) {
 				return "end of stream (the server sent FIN)"
 			}
-			return capture.Plural(len(ev.Data), "byte") + errSuffix(ev.Err)
+			return capture.Plural(e.PayloadLen(), "byte") + errSuffix(ev.Err)
 		case client.HalfClose, client.Close, client.Abort, client.Error:
 			return ev.Detail + errSuffix(ev.Err)
 		}
