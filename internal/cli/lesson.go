@@ -9,8 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/google/gopacket/layers"
 	"github.com/mattn/go-isatty"
@@ -94,8 +92,8 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	ui.styles = timeline.NewStyles(!out.json && timeline.ColorFor(env.Stdout, out.noColor))
 	// The files are created once root is dropped; until then, events go
 	// to the screen only (there are none before the capture opens).
-	var files atomic.Pointer[outputFiles]
-	ui.view, ui.files = out.screen(env), lazyFiles{&files}
+	var files pendingFiles
+	ui.view, ui.files = out.screen(env), &files
 	ui.startScreen()
 
 	// Without a terminal to answer prompts, a lesson must not wait for
@@ -119,18 +117,18 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 			return err
 		}
 		f, err := out.openFiles(linkType, fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title))
-		files.Store(f)
+		files.set(f)
 		return err
 	}
 	result, err := lesson.Run(ctx, l, lesson.Options{Auto: !interactive, Port: *port, Interface: *iface,
 		Opened: opened,
-		Frames: func(data []byte, origLen int, t time.Time) error { return files.Load().Frame(data, origLen, t) },
+		Frames: files.Frame,
 	}, ui)
 	// Everything the timeline showed is on screen and in the files now.
 	if serr := ui.closeScreen(); err == nil && serr != nil {
 		err = serr
 	}
-	if ferr := files.Load().Close(); err == nil && ferr != nil {
+	if ferr := files.Close(); err == nil && ferr != nil {
 		err = ferr
 	}
 	if err != nil {
@@ -153,9 +151,3 @@ func isTerminal(stream any) bool {
 	f, ok := stream.(*os.File)
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
-
-// lazyFiles renders to output files once they exist.
-type lazyFiles struct{ p *atomic.Pointer[outputFiles] }
-
-func (l lazyFiles) Render(e timeline.Event) error { return l.p.Load().Render(e) }
-func (l lazyFiles) Flush() error                  { return nil }

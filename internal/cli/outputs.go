@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket/layers"
@@ -129,6 +130,21 @@ func (f *outputFiles) Close() error {
 		errs = append(errs, f.pcap.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// pendingFiles holds output files that may be opened after the timeline
+// started (under sudo, once root is dropped): until then, and without
+// files, events and frames go nowhere. Safe for concurrent use.
+type pendingFiles struct{ p atomic.Pointer[outputFiles] }
+
+func (f *pendingFiles) set(files *outputFiles) { f.p.Store(files) }
+
+func (f *pendingFiles) Render(e timeline.Event) error { return f.p.Load().Render(e) }
+func (f *pendingFiles) Flush() error                  { return nil }
+func (f *pendingFiles) Close() error                  { return f.p.Load().Close() }
+
+func (f *pendingFiles) Frame(data []byte, origLen int, t time.Time) error {
+	return f.p.Load().Frame(data, origLen, t)
 }
 
 // tee renders to several renderers in turn.

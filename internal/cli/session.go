@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
-	"time"
 
 	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/timeline"
@@ -21,14 +19,14 @@ const screenQueue = 1 << 16
 type liveSession struct {
 	live   *timeline.Live
 	screen *timeline.AsyncView
-	files  atomic.Pointer[outputFiles] // set once the files are open
+	files  pendingFiles
 }
 
 // startSession starts showing reader's segments, on the screen and in
 // files (which may be nil, and opened later with openFiles).
 func startSession(env Env, reader *capture.Reader, out *outputFlags, files *outputFiles) *liveSession {
 	s := &liveSession{}
-	s.files.Store(files)
+	s.files.set(files)
 	view := out.screen(env)
 	s.screen = timeline.NewAsyncView(view, screenQueue, timeline.SkipNote(view))
 	s.live = timeline.StartLive(reader,
@@ -36,11 +34,9 @@ func startSession(env Env, reader *capture.Reader, out *outputFlags, files *outp
 			if err := s.screen.Render(e); err != nil {
 				return err
 			}
-			return s.files.Load().Render(e)
+			return s.files.Render(e)
 		},
-		func(data []byte, origLen int, t time.Time) error {
-			return s.files.Load().Frame(data, origLen, t)
-		})
+		s.files.Frame)
 	return s
 }
 
@@ -51,7 +47,7 @@ func (s *liveSession) openFiles(out *outputFlags, reader *capture.Reader, title 
 	if err != nil {
 		return err
 	}
-	s.files.Store(files)
+	s.files.set(files)
 	return nil
 }
 
@@ -64,7 +60,7 @@ func (s *liveSession) Failed() <-chan struct{} { return s.live.Failed() }
 // Stop ends the capture, then the timeline, the screen and the files; with
 // report, it says what the capture counted and what the screen skipped.
 func (s *liveSession) Stop(env Env, report bool) error {
-	err := errors.Join(s.live.Stop(), s.screen.Close(), s.files.Load().Close())
+	err := errors.Join(s.live.Stop(), s.screen.Close(), s.files.Close())
 	if !report {
 		return err
 	}
