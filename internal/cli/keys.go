@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,22 +81,6 @@ func (k *keyReader) next(ctx context.Context) (b byte, ok bool, err error) {
 		return b, ok, nil
 	case <-ctx.Done():
 		return 0, false, ctx.Err()
-	}
-}
-
-// drain forgets keys typed ahead, so a key pressed while a step ran does not
-// answer the next prompt.
-func (k *keyReader) drain() {
-	deadline := time.After(10 * time.Millisecond)
-	for {
-		select {
-		case _, ok := <-k.keys:
-			if !ok {
-				return // the terminal closed: nothing more to forget
-			}
-		case <-deadline:
-			return
-		}
 	}
 }
 

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 
-	"github.com/google/gopacket/layers"
 	"github.com/mattn/go-isatty"
 
 	"github.com/tcp-playground/playground/lessons"
@@ -79,57 +79,36 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	}
 
 	if h, err := netip.ParseAddr(l.Server.Host); err == nil && h.IsUnspecified() {
-		p := l.Server.Port
-		if *port != 0 {
-			p = *port
-		}
-		fmt.Fprintf(env.Stderr, "warning: lesson %d listens on %s (all addresses) to show a dual-stack socket: while it runs, any machine that can reach this one can connect to port %d\n", n, h, p)
+		fmt.Fprintf(env.Stderr, "warning: lesson %d listens on %s (all addresses) to show a dual-stack socket: while it runs, any machine that can reach this one can connect to port %d\n", n, h, l.Server.Port)
 	}
-	ui := &termUI{out: env.Stdout, width: 100, json: out.json}
-	if isTerminal(env.Stdout) {
-		ui.width = terminalWidth(env.Stdout.(*os.File), 100)
-	}
-	ui.styles = timeline.NewStyles(!out.json && timeline.ColorFor(env.Stdout, out.noColor))
-	// The files are created once root is dropped; until then, events go
-	// to the screen only (there are none before the capture opens).
-	var files pendingFiles
-	ui.view, ui.files = out.screen(env), &files
-	ui.startScreen()
 
 	// Without a terminal to answer prompts, a lesson must not wait for
 	// one: it runs as --auto. Output into a pipe (| less, | head) counts as
 	// no terminal too: the keyboard mode must never outlive a reader that
-	// went away.
-	// With --json the prompts are not shown, so it can't wait for keys.
+	// went away. With --json the prompts are not shown, so it can't wait
+	// for keys.
 	interactive := !*auto && !out.json && isTerminal(env.Stdin) && isTerminal(env.Stdout)
-	if interactive {
-		keys, err := newKeyReader(env.Stdin.(*os.File))
-		if err != nil {
-			interactive = false
-		} else {
-			defer keys.Stop()
-			ui.keys = keys
-		}
-	}
-
-	opened := func(linkType layers.LinkType) error {
-		if _, err := dropPrivileges(); err != nil {
-			return err
-		}
-		f, err := out.openFiles(linkType, fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title))
-		files.set(f)
+	ui := newLessonUI(env, out)
+	session, err := openSession(env, out, sessionSpec{iface: *iface, filter: lessonFilter(l),
+		title: fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title), screen: ui.screen})
+	if err != nil {
 		return err
 	}
-	result, err := lesson.Run(ctx, l, lesson.Options{Auto: !interactive, Port: *port, Interface: *iface,
-		Opened: opened,
-		Frames: files.Frame,
-	}, ui)
-	// Everything the timeline showed is on screen and in the files now.
-	if serr := ui.closeScreen(); err == nil && serr != nil {
-		err = serr
+	lessonCtx, quit := context.WithCancelCause(ctx)
+	defer quit(nil)
+	if interactive {
+		keys, err := newKeyReader(env.Stdin.(*os.File))
+		if err == nil {
+			defer keys.Stop()
+			ui.readKeys(lessonCtx, keys, quit)
+		} else {
+			interactive = false
+		}
 	}
-	if ferr := files.Close(); err == nil && ferr != nil {
-		err = ferr
+	result, err := lesson.Run(lessonCtx, l, lesson.Options{Auto: !interactive}, session, ui)
+	// Everything the timeline showed is on screen and in the files now.
+	if serr := session.Stop(env, false); err == nil && serr != nil {
+		err = serr
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -144,6 +123,26 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 		return fmt.Errorf("lesson %d: %d of %d checks passed; not seen: %s", n, result.Passed, result.Checks, strings.Join(result.Missing, "; "))
 	}
 	return nil
+}
+
+// newLessonUI is the lesson's UI on stdout, in the view the flags ask for.
+func newLessonUI(env Env, out *outputFlags) *termUI {
+	width := 100
+	if isTerminal(env.Stdout) {
+		width = terminalWidth(env.Stdout.(*os.File), 100)
+	}
+	styles := timeline.NewStyles(!out.json && timeline.ColorFor(env.Stdout, out.noColor))
+	newView := func(w io.Writer) timeline.Summarizer { return out.screenOn(env, w) }
+	return newTermUI(env.Stdout, newView, styles, width, out.json)
+}
+
+// lessonFilter captures every port the lesson uses.
+func lessonFilter(l *lesson.Lesson) string {
+	var parts []string
+	for _, p := range l.Ports() {
+		parts = append(parts, fmt.Sprintf("tcp port %d", p))
+	}
+	return strings.Join(parts, " or ")
 }
 
 // isTerminal reports whether a stream is a terminal.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcp-playground/playground/pkg/capture"
+	"github.com/tcp-playground/playground/pkg/capture/live"
 )
 
 // freePort finds a loopback port nobody listens on.
@@ -31,7 +31,7 @@ func freePort(t *testing.T) int {
 // root and fails on skips.
 func skipUnlessCapture(t *testing.T) {
 	t.Helper()
-	r, err := capture.OpenLive(capture.LiveOptions{Filter: "tcp port 1"})
+	r, err := live.Open(live.Options{Filter: "tcp port 1"})
 	if err != nil {
 		t.Skipf("live capture is not possible here (run as root): %v", err)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +20,10 @@ import (
 // the Node.js and Go code side by side, the live timeline and the checks.
 // With JSON set it writes only JSON lines: the timeline's events and one
 // line per check.
+//
+// Keys: one goroutine reads them. q ends the lesson at any moment (it
+// cancels the lesson's context with lesson.ErrQuit); every other key waits,
+// in order, for the next prompt, so keys typed or pasted ahead are kept.
 type termUI struct {
 	// mu orders writes to out: the screen's writer goroutine writes the
 	// timeline, the lesson's goroutine the narration.
@@ -26,27 +31,64 @@ type termUI struct {
 	// promptOpen: the cursor is at the end of a prompt, waiting for a key;
 	// whatever is printed next starts on a new line.
 	promptOpen bool
-	out        io.Writer
+	out        *transcriptWriter
 	styles     *timeline.Styles
-	view       timeline.Renderer   // how events look: written by screen's goroutine only
+	view       timeline.Summarizer // how events look: written by the screen's goroutine only
 	screen     *timeline.AsyncView // events on their way to view: a slow terminal can't stall the capture
-	files      timeline.Renderer   // --html, fed in step with the timeline
-	keys       *keyReader          // nil without an interactive terminal
+	keys       chan byte           // keys for the prompts; nil without an interactive terminal
 	width      int
 	json       bool
 	total      int // steps in the lesson
+	steps      int // steps shown so far, for the quit message
 }
 
-// startScreen starts the writer of timeline lines; closeScreen stops it.
-func (u *termUI) startScreen() {
-	u.screen = timeline.NewAsyncView(lockedView{u}, screenQueue, func(summary string) error {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		return timeline.SkipNote(u.view)(summary)
-	})
+// newTermUI returns a UI writing to out, width columns wide, whose screen
+// shows events through the view newView makes (writing to the writer it is
+// given, so that b can show a step's events again).
+func newTermUI(out io.Writer, newView func(io.Writer) timeline.Summarizer, styles *timeline.Styles, width int, asJSON bool) *termUI {
+	u := &termUI{out: &transcriptWriter{w: out}, styles: styles, width: width, json: asJSON}
+	u.view = newView(u.out)
+	u.screen = timeline.NewAsyncView(lockedView{u}, screenQueue)
+	return u
 }
 
-func (u *termUI) closeScreen() error { return u.screen.Close() }
+// keySource is where key presses come from: a terminal (keyReader) or a
+// test's script.
+type keySource interface {
+	next(ctx context.Context) (b byte, ok bool, err error)
+}
+
+// readKeys starts the goroutine that reads keys until ctx ends: q (or the
+// terminal closing) calls quit; the others go to the prompts.
+func (u *termUI) readKeys(ctx context.Context, src keySource, quit context.CancelCauseFunc) {
+	u.keys = make(chan byte, 256)
+	go func() {
+		for {
+			b, ok, err := src.next(ctx)
+			switch {
+			case err != nil:
+				return
+			case !ok || b == 'q' || b == 'Q':
+				quit(lesson.ErrQuit)
+				return
+			}
+			select {
+			case u.keys <- b:
+			default: // 256 keys ahead of the prompts: forget the rest
+			}
+		}
+	}()
+}
+
+// key waits for the next key at a prompt.
+func (u *termUI) key(ctx context.Context) (byte, error) {
+	select {
+	case b := <-u.keys:
+		return b, nil
+	case <-ctx.Done():
+		return 0, context.Cause(ctx)
+	}
+}
 
 // lockedView writes events under the UI's lock, each on its own line.
 type lockedView struct{ u *termUI }
@@ -62,6 +104,13 @@ func (l lockedView) Flush() error {
 	l.u.mu.Lock()
 	defer l.u.mu.Unlock()
 	return l.u.view.Flush()
+}
+
+func (l lockedView) Summary(text string) error {
+	l.u.mu.Lock()
+	defer l.u.mu.Unlock()
+	l.u.breakPromptLocked()
+	return l.u.view.Summary(text)
 }
 
 func (u *termUI) printf(format string, a ...any) {
@@ -103,41 +152,60 @@ func (u *termUI) Lesson(l *lesson.Lesson) {
 }
 
 func (u *termUI) Step(n int, s *lesson.Step) {
+	u.steps = n
+	u.screen.Drain()
+	u.mu.Lock()
+	u.out.record(n) // what follows is step n as it runs, for b
+	u.mu.Unlock()
 	title := u.styles.Paint(timeline.RoleHeading, fmt.Sprintf("Step %d/%d · %s", n, u.total, s.Title))
-	u.printf("\n%s\n\n%s\n\n%s\n", title, u.prose(s.Text), u.code(s.Node, s.Go))
+	u.printf("\n%s\n\n%s\n\n%s\n", title, u.prose(s.Before), u.code(s.Node, s.Go))
 }
 
-func (u *termUI) Ask(ctx context.Context, s *lesson.Step) (lesson.Key, error) {
+func (u *termUI) Ask(ctx context.Context, n int, s *lesson.Step) (lesson.Key, error) {
 	hint := ""
 	if s.Hint != "" {
 		hint = " · h hint"
 	}
-	u.prompt(u.styles.Paint(timeline.RoleDim, "▶ Enter: run this step · b back a step · r show it again"+hint+" · q quit"))
-	if u.keys == nil {
-		u.endPrompt()
-		return lesson.KeyNext, nil
+	back := ""
+	if n > 1 {
+		back = " · b back"
 	}
-	u.keys.drain()
+	u.prompt(u.styles.Paint(timeline.RoleDim, "▶ Enter: run step "+fmt.Sprint(n)+back+" · r show it again"+hint+" · q quit"))
 	for {
-		b, ok, err := u.keys.next(ctx)
+		b, err := u.key(ctx)
 		if err != nil {
 			u.endPrompt()
-			return lesson.KeyQuit, err
-		}
-		if !ok {
-			u.endPrompt()
-			return lesson.KeyQuit, nil
+			return lesson.KeyNext, err
 		}
 		key, known := map[byte]lesson.Key{
 			'\r': lesson.KeyNext, '\n': lesson.KeyNext, ' ': lesson.KeyNext,
-			'q': lesson.KeyQuit, 'Q': lesson.KeyQuit,
-			'b': lesson.KeyBack, 'r': lesson.KeyRerun, 'h': lesson.KeyHint,
+			'b': lesson.KeyBack, 'r': lesson.KeyShow, 'h': lesson.KeyHint,
 		}[b]
-		if known {
+		if known && (key != lesson.KeyHint || s.Hint != "") && (key != lesson.KeyBack || n > 1) {
 			u.endPrompt()
 			return key, nil
 		}
 	}
+}
+
+func (u *termUI) Hint(s *lesson.Step) {
+	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "Hint:"), u.inline(s.Hint))
+}
+
+// Review shows step n again as it ran, from what was printed then.
+func (u *termUI) Review(n int, s *lesson.Step) {
+	if u.json {
+		return
+	}
+	u.screen.Drain()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.breakPromptLocked()
+	u.out.pause(func(w io.Writer) {
+		fmt.Fprintf(w, "\n%s\n", u.styles.Paint(timeline.RoleDim, fmt.Sprintf("── looking back: step %d, as it ran ──", n)))
+		w.Write(u.out.transcript(n))
+		fmt.Fprintf(w, "%s\n", u.styles.Paint(timeline.RoleDim, fmt.Sprintf("── end of step %d; b goes further back, Enter runs the step you are at ──", n)))
+	})
 }
 
 func (u *termUI) Predict(ctx context.Context, p *lesson.Predict) error {
@@ -145,10 +213,10 @@ func (u *termUI) Predict(ctx context.Context, p *lesson.Predict) error {
 	if u.keys == nil {
 		return nil // --auto: the answer follows the step
 	}
-	u.prompt(u.styles.Paint(timeline.RoleDim, "  think of your answer, then press Enter to see what happens"))
+	u.prompt(u.styles.Paint(timeline.RoleDim, "  think of your answer, then press Enter to see what happens (q quits)"))
 	for {
-		b, ok, err := u.keys.next(ctx)
-		if err != nil || !ok {
+		b, err := u.key(ctx)
+		if err != nil {
 			u.endPrompt()
 			return err
 		}
@@ -157,23 +225,6 @@ func (u *termUI) Predict(ctx context.Context, p *lesson.Predict) error {
 			return nil
 		}
 	}
-}
-
-func (u *termUI) Reveal(p *lesson.Predict) {
-	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "! Answer:"), u.inline(p.Answer))
-}
-
-func (u *termUI) Hint(s *lesson.Step) {
-	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "Hint:"), u.inline(s.Hint))
-}
-
-// Event is called from the timeline's goroutine: it must never wait for
-// the terminal.
-func (u *termUI) Event(e timeline.Event) error {
-	if err := u.files.Render(e); err != nil {
-		return err
-	}
-	return u.screen.Render(e)
 }
 
 // checkLine is the JSON shape of a check.
@@ -186,7 +237,20 @@ type checkLine struct {
 	OK     bool   `json:"ok"`
 }
 
-func (u *termUI) Check(s *lesson.Step, e *lesson.Expect, ok bool) {
+// Ran shows the checks, then the answer and the explanation.
+func (u *termUI) Ran(n int, s *lesson.Step, passed []bool) {
+	for i := range s.Expects {
+		u.check(s, &s.Expects[i], passed[i])
+	}
+	if s.Predict != nil {
+		u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "! Answer:"), u.inline(s.Predict.Answer))
+	}
+	if s.After != "" {
+		u.printf("\n%s\n", u.prose(s.After))
+	}
+}
+
+func (u *termUI) check(s *lesson.Step, e *lesson.Expect, ok bool) {
 	if u.json {
 		u.screen.Drain()
 		u.mu.Lock()
@@ -209,15 +273,52 @@ func (u *termUI) Check(s *lesson.Step, e *lesson.Expect, ok bool) {
 func (u *termUI) TryItYourself(ctx context.Context, addr netip.AddrPort) error {
 	u.printf("\n  In another terminal, type:   %s\n  %s\n",
 		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("nc %s %d", addr.Addr(), addr.Port())),
-		u.styles.Paint(timeline.RoleDim, "Everything it does shows up here. Press Enter (or Ctrl-C) when you are done."))
+		u.styles.Paint(timeline.RoleDim, "Everything it does shows up here. Press Enter when you are done (q quits)."))
 	if u.keys == nil {
 		return nil
 	}
-	u.keys.drain()
 	for {
-		b, ok, err := u.keys.next(ctx)
-		if err != nil || !ok || b == '\r' || b == '\n' || b == 'q' {
+		b, err := u.key(ctx)
+		if err != nil || b == '\r' || b == '\n' {
 			return err
+		}
+	}
+}
+
+func (u *termUI) WaitOutside(ctx context.Context, addr netip.AddrPort, done <-chan struct{}) (bool, error) {
+	u.printf("\n  Your turn: in another terminal, connect with a client of your own:\n    %s\n    %s\n  %s\n",
+		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("nc %s %d", addr.Addr(), addr.Port())),
+		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("node -e 'const s=require(\"net\").connect(%d,\"%s\",()=>s.end(\"hello\\n\"));s.on(\"data\",d=>console.log(String(d)))'", addr.Port(), addr.Addr())),
+		u.styles.Paint(timeline.RoleDim, "Send a line and close it. This step waits for your connection; press s to skip (the playground plays your part), q to quit."))
+	if u.keys == nil {
+		return true, nil
+	}
+	keyCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	keys := make(chan byte)
+	go func() {
+		for {
+			b, err := u.key(keyCtx)
+			if err != nil {
+				return
+			}
+			select {
+			case keys <- b:
+			case <-keyCtx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return false, nil
+		case <-ctx.Done():
+			return false, context.Cause(ctx)
+		case b := <-keys:
+			if b == 's' || b == 'S' {
+				return true, nil
+			}
 		}
 	}
 }
@@ -227,8 +328,10 @@ func (u *termUI) Done(r lesson.Result) {
 		return
 	}
 	switch {
+	case r.Quit && r.Checks == 0:
+		u.printf("\nYou left lesson %d at step %d, before any step ran. Come back with the same command.\n", r.Lesson, u.steps)
 	case r.Quit:
-		u.printf("\nYou left lesson %d before its end: %d of %d checks passed so far.\n", r.Lesson, r.Passed, r.Checks)
+		u.printf("\nYou left lesson %d at step %d of %d: %d of %d checks passed so far.\n", r.Lesson, u.steps, u.total, r.Passed, r.Checks)
 	case r.OK():
 		u.printf("\n%s Lesson %d done: all %d checks passed on the real wire.\n", u.styles.Paint(timeline.RoleGood, "✓"), r.Lesson, r.Checks)
 	default:
@@ -328,41 +431,47 @@ func (u *termUI) code(node, goCode string) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-func (u *termUI) WaitOutside(ctx context.Context, addr netip.AddrPort, done <-chan struct{}) (bool, error) {
-	u.printf("\n  Your turn: in another terminal, connect with a client of your own:\n    %s\n    %s\n  %s\n",
-		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("nc %s %d", addr.Addr(), addr.Port())),
-		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("node -e 'const s=require(\"net\").connect(%d,\"%s\",()=>s.end(\"hello\\n\"));s.on(\"data\",d=>console.log(String(d)))'", addr.Port(), addr.Addr())),
-		u.styles.Paint(timeline.RoleDim, "Send a line and close it. This step waits for your connection; press s to skip (the playground plays your part)."))
-	if u.keys == nil {
-		return true, nil
-	}
-	u.keys.drain()
-	keys := make(chan byte)
-	keyCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		for {
-			b, ok, err := u.keys.next(keyCtx)
-			if err != nil || !ok {
-				return
-			}
-			select {
-			case keys <- b:
-			case <-keyCtx.Done():
-				return
-			}
-		}
-	}()
-	for {
-		select {
-		case <-done:
-			return false, nil
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case b := <-keys:
-			if b == 's' || b == 'S' {
-				return true, nil
-			}
+// transcriptWriter writes through to the terminal and keeps a copy of what
+// each step printed (bounded), so that b can show a step again as it ran.
+// It is written under termUI.mu.
+type transcriptWriter struct {
+	w       io.Writer
+	current int // the step being recorded; 0: none
+	steps   map[int]*bytes.Buffer
+	paused  bool
+}
+
+// maxTranscript bounds what is kept of one step.
+const maxTranscript = 256 << 10
+
+func (t *transcriptWriter) Write(p []byte) (int, error) {
+	if !t.paused && t.current > 0 {
+		if b := t.steps[t.current]; b.Len()+len(p) <= maxTranscript {
+			b.Write(p)
 		}
 	}
+	return t.w.Write(p)
+}
+
+// record starts keeping step n's output (again, if it was shown before).
+func (t *transcriptWriter) record(n int) {
+	if t.steps == nil {
+		t.steps = map[int]*bytes.Buffer{}
+	}
+	t.current = n
+	t.steps[n] = new(bytes.Buffer)
+}
+
+func (t *transcriptWriter) transcript(n int) []byte {
+	if b := t.steps[n]; b != nil {
+		return b.Bytes()
+	}
+	return nil
+}
+
+// pause writes without recording.
+func (t *transcriptWriter) pause(write func(w io.Writer)) {
+	t.paused = true
+	defer func() { t.paused = false }()
+	write(t)
 }

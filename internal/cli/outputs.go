@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sync/atomic"
 	"time"
@@ -47,9 +48,12 @@ func (o *outputFlags) check() error {
 }
 
 // screen is the renderer for stdout.
-func (o *outputFlags) screen(env Env) timeline.Renderer {
+func (o *outputFlags) screen(env Env) timeline.Summarizer { return o.screenOn(env, env.Stdout) }
+
+// screenOn is the renderer for stdout, writing through w.
+func (o *outputFlags) screenOn(env Env, w io.Writer) timeline.Summarizer {
 	if o.json {
-		return timeline.NewJSONView(env.Stdout)
+		return timeline.NewJSONView(w)
 	}
 	styles := timeline.NewStyles(timeline.ColorFor(env.Stdout, o.noColor))
 	if o.view == "ladder" {
@@ -57,9 +61,9 @@ func (o *outputFlags) screen(env Env) timeline.Renderer {
 		if isTerminal(env.Stdout) {
 			width = terminalWidth(env.Stdout.(*os.File), 80)
 		}
-		return timeline.NewLadderView(env.Stdout, styles, width, time.Time{})
+		return timeline.NewLadderView(w, styles, width, time.Time{})
 	}
-	return timeline.NewLogView(env.Stdout, styles, time.Time{})
+	return timeline.NewLogView(w, styles, time.Time{})
 }
 
 // outputFiles are the files a session also goes to. Under sudo they are

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/server"
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
@@ -47,46 +46,32 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "warning: listening on %s: any machine that can reach this one can now connect to port %d\n", *host, *port)
 	}
 
-	reader, err := capture.OpenLive(capture.LiveOptions{Interface: *iface, Filter: fmt.Sprintf("tcp port %d", *port)})
-	if err != nil {
-		return liveError(err)
-	}
-	session := startSession(env, reader, out, nil)
-	listen := func() (*server.Server, error) {
-		srv, err := server.Start(ctx, server.Config{
+	var srv *server.Server
+	listen := func(session *liveSession) error {
+		var err error
+		srv, err = server.Start(ctx, server.Config{
 			Addr:     net.JoinHostPort(*host, strconv.Itoa(*port)),
 			Behavior: server.Reply,
 			Reply:    []byte("Hello from server"),
 		}, func(e server.Event) { session.Add(ctx, timeline.ServerEvent(e)) })
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("port %d is already in use by another program: choose another with --port", *port)
+			return fmt.Errorf("port %d is already in use by another program: choose another with --port", *port)
 		}
-		return srv, err
-	}
-	// Give up root as soon as the capture is open; a port below 1024 still
-	// needs root to bind, so that one is bound first.
-	var srv *server.Server
-	fail := func(err error) error {
-		if srv != nil {
-			srv.Close()
-		}
-		session.Stop(env, false)
 		return err
 	}
+	spec := sessionSpec{iface: *iface, filter: fmt.Sprintf("tcp port %d", *port),
+		title: fmt.Sprintf("playground serve on port %d", *port), screen: newScreen(env, out)}
 	if *port < 1024 {
-		if srv, err = listen(); err != nil {
-			return fail(err)
-		}
+		spec.asRoot = listen // a port below 1024 needs root to bind: bind it before the drop
 	}
-	if _, err := dropPrivileges(); err != nil {
-		return fail(err)
-	}
-	if err := session.openFiles(out, reader, fmt.Sprintf("playground serve on port %d", *port)); err != nil {
-		return fail(err)
+	session, err := openSession(env, out, spec)
+	if err != nil {
+		return err
 	}
 	if srv == nil {
-		if srv, err = listen(); err != nil {
-			return fail(err)
+		if err := listen(session); err != nil {
+			session.Stop(env, false)
+			return err
 		}
 	}
 	// On stderr even with --json: it tells a script the server is ready.

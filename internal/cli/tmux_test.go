@@ -242,7 +242,7 @@ func TestLessonInTmux(t *testing.T) {
 	bin := buildPlaygroundInto(t, t.TempDir())
 	port := strconv.Itoa(freePort(t))
 	s := startTmux(t, bin, "lesson1", "--port", port)
-	const prompt = "▶ Enter: run this step"
+	const prompt = "▶ Enter: run step"
 
 	// 1. The lesson and its first step, in color.
 	s.waitCount("Lesson 1 · Creating a TCP server", 1)
@@ -281,24 +281,26 @@ func TestLessonInTmux(t *testing.T) {
 			tmuxLineAt(screen, conn), tmuxLineAt(screen, syn[0]))
 	}
 
-	// 4. b at step 3's prompt goes back to step 2, which runs again.
+	// 4. b at step 3's prompt shows step 2 again as it ran, without
+	// running anything: no new connection. r shows step 3 again.
 	s.waitCount("Step 3/5", 1)
 	s.waitCount(prompt, 3)
 	if n := strings.Count(s.screen(), "Step 2/5"); n != 1 {
 		s.fatalf("\"Step 2/5\" is on the screen %d times before going back, want 1", n)
 	}
 	s.press("b")
-	s.waitCount("Step 2/5", 2)
+	s.waitCount("looking back: step 2, as it ran", 1)
 	s.waitCount(prompt, 4)
-	s.press("Enter")
-	s.waitCount("? Predict:", 2)
-	s.press("Enter")
-	s.waitCount("handshake 1/3", 2)
-	s.waitCount("server ● connection", 2)
-
-	// 5. q at step 3's prompt ends the program, with status 0.
+	s.press("r")
 	s.waitCount("Step 3/5", 2)
 	s.waitCount(prompt, 5)
+	if n := strings.Count(s.screen(), "client ○ dial"); n != 2 {
+		s.fatalf("the client dialled %d times, counting the look back, want 1 dial shown twice", n)
+	}
+
+	// 5. q at step 3's prediction ends the program at once, with status 0.
+	s.press("Enter")
+	s.waitCount("think of your answer", 2)
 	s.press("q")
 	deadline := time.Now().Add(tmuxWait)
 	done, status := s.exited()
@@ -317,7 +319,7 @@ func TestLessonInTmux(t *testing.T) {
 		}
 		time.Sleep(tmuxPoll)
 	}
-	s.waitCount("You left lesson 1 before its end", 1)
+	s.waitCount("You left lesson 1 at step 3 of 5", 1)
 }
 
 // TestLessonToTheEndInTmux finishes lesson 1 in a real terminal, then
@@ -332,7 +334,7 @@ func TestLessonToTheEndInTmux(t *testing.T) {
 	bin := buildPlaygroundInto(t, t.TempDir())
 	state := "XDG_STATE_HOME=" + t.TempDir()
 	s := startTmux(t, state, bin, "lesson1", "--port", strconv.Itoa(freePort(t)))
-	const prompt = "▶ Enter: run this step"
+	const prompt = "▶ Enter: run step"
 	predictions := 0
 	for step, predict := range []bool{false, true, true, false, false} {
 		s.waitCount(fmt.Sprintf("Step %d/5", step+1), 1)

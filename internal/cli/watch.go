@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/tcp-playground/playground/pkg/capture"
+	"github.com/tcp-playground/playground/pkg/capture/live"
 )
 
 const watchSynopsis = "playground watch [--port N] [--iface I] [--filter EXPR] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html]"
@@ -36,23 +36,12 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	reader, err := capture.OpenLive(capture.LiveOptions{Interface: *iface, Filter: expr})
+	session, err := openSession(env, out, sessionSpec{iface: *iface, filter: expr, title: "playground watch " + expr, screen: newScreen(env, out)})
 	if err != nil {
-		return liveError(err)
-	}
-	if _, err := dropPrivileges(); err != nil {
-		reader.Close()
 		return err
 	}
-	// The files first, so that they hold every frame the screen shows.
-	files, err := out.openFiles(reader.LinkType(), "playground watch "+reader.Filter())
-	if err != nil {
-		reader.Close()
-		return err
-	}
-	session := startSession(env, reader, out, files)
 	// On stderr even with --json: it tells a script the capture is open.
-	fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", reader.Source(), reader.Filter())
+	fmt.Fprintf(env.Stderr, "watching %s (%s): press Ctrl-C to stop\n", session.reader.Source(), session.reader.Filter())
 	select {
 	case <-ctx.Done():
 	case <-session.Failed():
@@ -76,13 +65,13 @@ func captureFilter(port int, filter string) (string, error) {
 // liveError says how to fix a capture that can't be opened.
 func liveError(err error) error {
 	switch {
-	case errors.Is(err, capture.ErrPermission):
+	case errors.Is(err, live.ErrPermission):
 		exe, _ := os.Executable()
 		if exe == "" {
 			exe = "playground"
 		}
 		return fmt.Errorf("%v: run it with sudo, or give the binary capture rights once: sudo setcap cap_net_raw,cap_net_admin=eip %s", err, exe)
-	case errors.Is(err, capture.ErrFilter):
+	case errors.Is(err, live.ErrFilter):
 		return fmt.Errorf("%v (see 'man pcap-filter' for the syntax)", err)
 	}
 	return err

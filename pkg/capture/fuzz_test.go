@@ -54,7 +54,6 @@ func FuzzDecodeTrack(f *testing.F) {
 			if len(seg.Preview()) > PreviewMax || len(seg.Preview()) > len(fr) {
 				t.Fatalf("preview of %d bytes from a %d-byte frame", len(seg.Preview()), len(fr))
 			}
-			_ = seg.Note()
 			_ = seg.Flags.String()
 			if _, err := json.Marshal(seg.Analysis.Names()); err != nil {
 				t.Fatal(err)

@@ -157,27 +157,25 @@ const (
 )
 
 // analysisNames is in the order Names lists them, most telling first. Each
-// name is Wireshark's (so a learner can look it up); why says in plain words
-// what it means.
+// name is Wireshark's, so a learner can look it up.
 var analysisNames = [...]struct {
 	bit  Analysis
 	name string
-	why  string
 }{
-	{SpuriousRetransmission, "spurious retransmission", "sent again, though the receiver had already acknowledged it"},
-	{FastRetransmission, "fast retransmission", "resent at once after duplicate ACKs, without waiting for the timer"},
-	{Retransmission, "retransmission", "sent again: the first copy was lost, or its ACK came too late"},
-	{OutOfOrder, "out-of-order", "it comes after a segment that follows it"},
-	{LostSegment, "previous segment not captured", "a gap: a segment before this one never showed up here"},
-	{AckedUnseen, "acked segment that wasn't captured", "it acknowledges data this capture never saw"},
-	{DuplicateAck, "duplicate ack", "the same ACK again: the receiver is still waiting for a missing segment"},
-	{ZeroWindowProbe, "zero window probe", "one byte sent to ask whether the receiver has room again"},
-	{ZeroWindowProbeAck, "zero window probe ack", "the receiver answers the probe: still no room"},
-	{ZeroWindow, "zero window", "the receiver's buffer is full: the sender must wait"},
-	{KeepAlive, "keep-alive", "an old sequence number, sent only to get an ACK back; Linux probes a zero window this way"},
-	{KeepAliveAck, "keep-alive ack", "the answer to a keep-alive"},
-	{WindowUpdate, "window update", "the receiver has room again"},
-	{WindowFull, "window full", "this segment fills the receiver's window: the sender must now wait"},
+	{SpuriousRetransmission, "spurious retransmission"},
+	{FastRetransmission, "fast retransmission"},
+	{Retransmission, "retransmission"},
+	{OutOfOrder, "out-of-order"},
+	{LostSegment, "previous segment not captured"},
+	{AckedUnseen, "acked segment that wasn't captured"},
+	{DuplicateAck, "duplicate ack"},
+	{ZeroWindowProbe, "zero window probe"},
+	{ZeroWindowProbeAck, "zero window probe ack"},
+	{ZeroWindow, "zero window"},
+	{KeepAlive, "keep-alive"},
+	{KeepAliveAck, "keep-alive ack"},
+	{WindowUpdate, "window update"},
+	{WindowFull, "window full"},
 }
 
 // Names lists the remarks set in a, most telling first.
@@ -192,16 +190,6 @@ func (a Analysis) Names() []string {
 }
 
 func (a Analysis) String() string { return strings.Join(a.Names(), ", ") }
-
-// Explain is the plain-language meaning of the most telling remark in a.
-func (a Analysis) Explain() string {
-	for _, n := range analysisNames {
-		if a&n.bit != 0 {
-			return n.why
-		}
-	}
-	return ""
-}
 
 // PreviewMax is how many payload bytes a Segment keeps for display.
 const PreviewMax = 64

@@ -63,10 +63,17 @@ func TestParseErrors(t *testing.T) {
 		{"bad condition", head + "<!-- expect: wire SYN color=red -->\n", `condition "color=red"`},
 		{"unquoted write", head + "<!-- do: write hello -->\n", "needs a quoted string"},
 		{"unknown directive", head + "<!-- dance: now -->\n", `unknown directive "dance"`},
+		{"old predict comment", head + "<!-- predict: Q | A -->\n", `unknown directive "predict"`},
+		{"answer before the run", head + "> **Predict:** Q\n> **Answer:** A\n", "gives its answer before the ### heading"},
+		{"question after the run", head + "### After\n> **Predict:** Q\n", "asks its question after the ### heading"},
+		{"answer without question", head + "### After\n> **Answer:** A\n", "has an answer but no > **Predict:** question"},
+		{"question without answer", head + "> **Predict:** Q\n", "needs both a > **Predict:** question"},
+		{"condition of another source", head + "<!-- expect: server data from=client -->\n", "from= is about wire events, not server"},
+		{"bad number", head + "<!-- expect: wire DATA len=five -->\n", "condition len= needs a number"},
 		{"missing go twin", "---\nlesson: 1\ntitle: T\n---\n## S\n```js\nx\n```\n", "needs a js block (the Node.js code) and a go block"},
 		{"no number", "---\ntitle: T\n---\n## S\n", "needs lesson: N"},
 		{"unclosed fence", head + "```go\n", "not closed"},
-		{"bad behaviour", "---\nlesson: 1\nserver: dance\n---\n", `unknown server behaviour "dance"`},
+		{"bad behaviour", "---\nlesson: 1\nserver: dance\n---\n", `server is one of reply, echo`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,9 +15,8 @@ import (
 // "… 523 events not shown (the terminal was too slow): 200 SYN, 200 SYN+ACK, 123 connection".
 // Nothing is lost silently, and the capture keeps reading at wire speed.
 type AsyncView struct {
-	next  Renderer
+	next  Summarizer
 	queue chan Event
-	note  func(skipped string) error // writes the summary line
 
 	mu      sync.Mutex
 	skipped map[string]int
@@ -27,13 +26,12 @@ type AsyncView struct {
 	err  error
 }
 
-// NewAsyncView starts the writer goroutine; Close stops it. note writes a
-// summary of skipped events in the view's own format.
-func NewAsyncView(next Renderer, capacity int, note func(summary string) error) *AsyncView {
+// NewAsyncView starts the writer goroutine; Close stops it. The view
+// writes the summary of skipped events in its own format.
+func NewAsyncView(next Summarizer, capacity int) *AsyncView {
 	v := &AsyncView{
 		next:    next,
 		queue:   make(chan Event, capacity),
-		note:    note,
 		skipped: make(map[string]int),
 		done:    make(chan struct{}),
 	}
@@ -122,7 +120,7 @@ func (v *AsyncView) report() error {
 	counts := v.skipped
 	v.skipped = make(map[string]int)
 	v.mu.Unlock()
-	return v.note(summarize(counts))
+	return v.next.Summary(summarize(counts))
 }
 
 // summarize says "523 events not shown (...): 200 wire SYN, ...", biggest first.
@@ -158,29 +156,33 @@ func (v *AsyncView) Close() error {
 	return v.err
 }
 
-// SkipNote returns a note function that writes a summary as a line of the
-// log view (dimmed) or, for JSON, as {"source":"timeline","kind":"skipped"}.
-func SkipNote(r Renderer) func(string) error {
-	switch view := r.(type) {
-	case *LogView:
-		return func(summary string) error {
-			_, err := view.w.WriteString(view.styles.warn.on + summary + view.styles.warn.off + "\n")
-			return err
-		}
-	case *LadderView:
-		return func(summary string) error {
-			_, err := view.w.WriteString(view.styles.warn.on + summary + view.styles.warn.off + "\n")
-			return err
-		}
-	case *JSONView:
-		return func(summary string) error {
-			return view.enc.Encode(struct {
-				Time    string `json:"time"`
-				Source  string `json:"source"`
-				Kind    string `json:"kind"`
-				Summary string `json:"note"`
-			}{time.Now().UTC().Format(time.RFC3339Nano), "timeline", "skipped", summary})
-		}
-	}
-	return func(string) error { return nil }
+// Summarizer is a view that can say, in its own format, that events were
+// not shown: AsyncView needs one to report what a slow terminal missed.
+// Every screen view implements it (TestViewsSummarize).
+type Summarizer interface {
+	Renderer
+	// Summary writes one line about what was not shown.
+	Summary(text string) error
+}
+
+// Summary writes a summary line, dimmed.
+func (v *LogView) Summary(text string) error {
+	_, err := v.w.WriteString(v.styles.warn.on + text + v.styles.warn.off + "\n")
+	return err
+}
+
+// Summary writes a summary line, dimmed.
+func (v *LadderView) Summary(text string) error {
+	_, err := v.w.WriteString(v.styles.warn.on + text + v.styles.warn.off + "\n")
+	return err
+}
+
+// Summary writes {"source":"timeline","kind":"skipped","note":...}.
+func (v *JSONView) Summary(text string) error {
+	return v.enc.Encode(struct {
+		Time    string `json:"time"`
+		Source  string `json:"source"`
+		Kind    string `json:"kind"`
+		Summary string `json:"note"`
+	}{time.Now().UTC().Format(time.RFC3339Nano), "timeline", "skipped", text})
 }

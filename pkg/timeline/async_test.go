@@ -29,7 +29,7 @@ func (v *slowView) Render(e Event) error {
 
 func (v *slowView) Flush() error { return nil }
 
-func (v *slowView) note(s string) error {
+func (v *slowView) Summary(s string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.lines = append(v.lines, s)
@@ -41,7 +41,7 @@ func (v *slowView) note(s string) error {
 // screen catches up, before the events that follow.
 func TestAsyncViewSummarizes(t *testing.T) {
 	slow := &slowView{started: make(chan struct{}), release: make(chan struct{})}
-	v := NewAsyncView(slow, 2, slow.note)
+	v := NewAsyncView(slow, 2)
 	seg := func(k capture.Kind) Event {
 		var s capture.Segment
 		s.Kind = k
@@ -88,7 +88,7 @@ func TestAsyncViewSummarizes(t *testing.T) {
 func TestAsyncViewDrain(t *testing.T) {
 	slow := &slowView{started: make(chan struct{}), release: make(chan struct{})}
 	close(slow.release) // not stuck: just a separate writer
-	v := NewAsyncView(slow, 16, slow.note)
+	v := NewAsyncView(slow, 16)
 	for i := 0; i < 5; i++ {
 		var s capture.Segment
 		v.Render(WireEvent(s))
@@ -102,5 +102,28 @@ func TestAsyncViewDrain(t *testing.T) {
 	}
 	if err := v.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestViewsSummarize: every view the screen may use can say what a slow
+// terminal missed, in its own format (a new view that can't won't compile
+// into a screen, and this list says which must).
+func TestViewsSummarize(t *testing.T) {
+	var b strings.Builder
+	styles := NewStyles(false)
+	views := map[string]Summarizer{
+		"log":    NewLogView(&b, styles, time.Time{}),
+		"ladder": NewLadderView(&b, styles, 80, time.Time{}),
+		"json":   NewJSONView(&b),
+	}
+	for name, v := range views {
+		b.Reset()
+		if err := v.Summary("… 3 events not shown"); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		v.Flush()
+		if !strings.Contains(b.String(), "3 events not shown") {
+			t.Errorf("%s view wrote %q", name, b.String())
+		}
 	}
 }

@@ -171,7 +171,7 @@ func (v *HTMLView) page() htmlPageData {
 	d.Height = y
 	d.LaneBottom = y - htmlRowHeight/2
 	d.ClientLabel, d.ServerLabel = laneLabel("client", clients), laneLabel("server", servers)
-	d.Summary = capture.Plural(segments, "segment") + " on " + capture.Plural(len(seen), "connection") + ", " + capture.Plural(programs, "program event")
+	d.Summary = Plural(segments, "segment") + " on " + Plural(len(seen), "connection") + ", " + Plural(programs, "program event")
 	return d
 }
 
@@ -243,9 +243,9 @@ func htmlDetails(e *Event, start time.Time) string {
 			line("mss       ", strconv.Itoa(int(seg.MSS)))
 		}
 		if seg.Analysis != 0 {
-			line("analysis  ", seg.Analysis.String(), ": ", seg.Analysis.Explain())
+			line("analysis  ", seg.Analysis.String(), ": ", explainAnalysis(seg.Analysis))
 		}
-		if note := seg.Note(); note != "" {
+		if note := SegmentNote(seg); note != "" {
 			line("meaning   ", note)
 		}
 		if seg.Len > 0 {

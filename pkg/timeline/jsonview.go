@@ -142,7 +142,7 @@ func ToJSON(e Event) JSONEvent {
 		Win:      seg.Window,
 		Step:     seg.Step.String(),
 		Analysis: seg.Analysis.Names(),
-		Note:     seg.Note(),
+		Note:     SegmentNote(seg),
 	}
 	if seg.FromClient {
 		j.From = "client"

@@ -109,7 +109,7 @@ func (v *LadderView) Render(e Event) error {
 	switch e.Source {
 	case SourceWire:
 		v.appendArrow(lay.gap, &e)
-		note, noteStyle = e.Segment.Note(), v.styles.dim
+		note, noteStyle = SegmentNote(&e.Segment), v.styles.dim
 		if e.Segment.Analysis != 0 {
 			noteStyle = v.styles.warn
 		}

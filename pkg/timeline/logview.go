@@ -121,7 +121,7 @@ func (v *LogView) appendSegment(b []byte, seg *capture.Segment) []byte {
 		b = append(b, ' ')
 		b = AppendEscaped(b, s, seg.Preview(), previewBytes, seg.Len)
 	}
-	if note := seg.Note(); note != "" {
+	if note := SegmentNote(seg); note != "" {
 		b = append(b, "  "...)
 		if seg.Analysis != 0 {
 			b = s.warn.append(b, note)

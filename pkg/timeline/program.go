@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/client"
 	"github.com/tcp-playground/playground/pkg/server"
 )
@@ -26,7 +25,7 @@ func ProgramSummary(e *Event) string {
 			return fmt.Sprintf("connection from %s · remoteAddress %s remotePort %d remoteFamily %s · address() %s",
 				ev.Remote, ev.NodeRemoteAddress, ev.Remote.Port(), ev.Family, ev.Local)
 		case server.Data, server.Write:
-			return capture.Plural(e.PayloadLen(), "byte") + errSuffix(ev.Err)
+			return Plural(e.PayloadLen(), "byte") + errSuffix(ev.Err)
 		case server.Close:
 			if ev.Detail != "" {
 				return ev.Detail + errSuffix(ev.Err)
@@ -46,7 +45,7 @@ func ProgramSummary(e *Event) string {
 			if errors.Is(ev.Err, io.EOF) {
 				return "end of stream (the server sent FIN)"
 			}
-			return capture.Plural(e.PayloadLen(), "byte") + errSuffix(ev.Err)
+			return Plural(e.PayloadLen(), "byte") + errSuffix(ev.Err)
 		case client.HalfClose, client.Close, client.Abort, client.Error:
 			return ev.Detail + errSuffix(ev.Err)
 		}

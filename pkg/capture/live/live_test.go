@@ -1,4 +1,4 @@
-package capture
+package live
 
 import (
 	"context"
@@ -9,14 +9,16 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/tcp-playground/playground/pkg/capture"
 )
 
 // openLiveOrSkip opens a live loopback capture, skipping only when this
 // process may not capture (not root, no capabilities). CI runs as root and
 // turns any skip into a failure.
-func openLiveOrSkip(t *testing.T, filter string) *Reader {
+func openLiveOrSkip(t *testing.T, filter string) *capture.Reader {
 	t.Helper()
-	r, err := OpenLive(LiveOptions{Filter: filter})
+	r, err := Open(Options{Filter: filter})
 	if errors.Is(err, ErrPermission) {
 		t.Skipf("live capture needs root or CAP_NET_RAW: %v", err)
 	}
@@ -39,7 +41,7 @@ func TestLiveHandshake(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	segs := make(chan Segment, 64)
+	segs := make(chan capture.Segment, 64)
 	readDone := make(chan error, 1)
 	go func() {
 		defer close(segs)
@@ -87,21 +89,21 @@ func TestLiveHandshake(t *testing.T) {
 	}
 
 	type want struct {
-		kind     Kind
-		step     Step
+		kind     capture.Kind
+		step     capture.Step
 		src, dst netip.AddrPort
 		len      int
 	}
 	wants := []want{
-		{KindSYN, StepHandshake1, clientAddr, serverAddr, 0},
-		{KindSYNACK, StepHandshake2, serverAddr, clientAddr, 0},
-		{KindACK, StepHandshake3, clientAddr, serverAddr, 0},
-		{KindData, StepNone, clientAddr, serverAddr, 5},
+		{capture.KindSYN, capture.StepHandshake1, clientAddr, serverAddr, 0},
+		{capture.KindSYNACK, capture.StepHandshake2, serverAddr, clientAddr, 0},
+		{capture.KindACK, capture.StepHandshake3, clientAddr, serverAddr, 0},
+		{capture.KindData, capture.StepNone, clientAddr, serverAddr, 5},
 	}
-	var got []Segment
+	var got []capture.Segment
 	for seg := range segs {
 		got = append(got, seg)
-		if seg.Step == StepTeardown4 {
+		if seg.Step == capture.StepTeardown4 {
 			cancel()
 		}
 	}
@@ -118,7 +120,7 @@ func TestLiveHandshake(t *testing.T) {
 				i, g.Kind, g.Step, g.Src, g.Dst, g.Len, w.kind, w.step, w.src, w.dst, w.len)
 		}
 	}
-	if last := got[len(got)-1]; last.Step != StepTeardown4 {
+	if last := got[len(got)-1]; last.Step != capture.StepTeardown4 {
 		t.Errorf("last segment is %s %q, want the teardown's final ACK", last.Kind, last.Step)
 	}
 	if got[3].Seq != 1 || string(got[3].Preview()) != "hello" {
@@ -131,7 +133,7 @@ func TestLiveHandshake(t *testing.T) {
 
 // TestLiveBadFilter: a filter that doesn't compile is ErrFilter.
 func TestLiveBadFilter(t *testing.T) {
-	_, err := OpenLive(LiveOptions{Filter: "tcp port"})
+	_, err := Open(Options{Filter: "tcp port"})
 	if errors.Is(err, ErrPermission) {
 		t.Skipf("live capture needs root: %v", err)
 	}
@@ -142,7 +144,7 @@ func TestLiveBadFilter(t *testing.T) {
 
 // TestLiveUnknownInterface names the interfaces there are.
 func TestLiveUnknownInterface(t *testing.T) {
-	_, err := OpenLive(LiveOptions{Interface: "nosuch0"})
+	_, err := Open(Options{Interface: "nosuch0"})
 	if !errors.Is(err, ErrNoInterface) {
 		t.Fatalf("OpenLive(nosuch0): %v, want ErrNoInterface", err)
 	}

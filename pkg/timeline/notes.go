@@ -1,0 +1,117 @@
+package timeline
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/tcp-playground/playground/pkg/capture"
+)
+
+// This file holds the learner's wording for the wire: what each segment
+// means in plain words. The capture package decides what a segment is (its
+// step, its analysis remarks); the words live here, beside the views that
+// show them and the wording of the programs' events (program.go).
+
+// analysisWhy says in plain words what each Wireshark remark means, most
+// telling first: a segment with several remarks is explained by the first.
+var analysisWhy = [...]struct {
+	bit capture.Analysis
+	why string
+}{
+	{capture.SpuriousRetransmission, "sent again, though the receiver had already acknowledged it"},
+	{capture.FastRetransmission, "resent at once after duplicate ACKs, without waiting for the timer"},
+	{capture.Retransmission, "sent again: the first copy was lost, or its ACK came too late"},
+	{capture.OutOfOrder, "it comes after a segment that follows it"},
+	{capture.LostSegment, "a gap: a segment before this one never showed up here"},
+	{capture.AckedUnseen, "it acknowledges data this capture never saw"},
+	{capture.DuplicateAck, "the same ACK again: the receiver is still waiting for a missing segment"},
+	{capture.ZeroWindowProbe, "one byte sent to ask whether the receiver has room again"},
+	{capture.ZeroWindowProbeAck, "the receiver answers the probe: still no room"},
+	{capture.ZeroWindow, "the receiver's buffer is full: the sender must wait"},
+	{capture.KeepAlive, "an old sequence number, sent only to get an ACK back; Linux probes a zero window this way"},
+	{capture.KeepAliveAck, "the answer to a keep-alive"},
+	{capture.WindowUpdate, "the receiver has room again"},
+	{capture.WindowFull, "this segment fills the receiver's window: the sender must now wait"},
+}
+
+// explainAnalysis is the plain-language meaning of the most telling remark in a.
+func explainAnalysis(a capture.Analysis) string {
+	for _, n := range analysisWhy {
+		if a&n.bit != 0 {
+			return n.why
+		}
+	}
+	return ""
+}
+
+// SegmentNote explains a segment in one plain-language line for a learner:
+// its handshake or teardown step, what it carries or acknowledges, and
+// Wireshark's analysis remarks. It names the sides "client" and "server".
+func SegmentNote(s *capture.Segment) string {
+	var b strings.Builder
+	b.Grow(96)
+	sender, receiver := "server", "client"
+	if s.FromClient {
+		sender, receiver = "client", "server"
+	}
+	if s.Step != capture.StepNone {
+		b.WriteString(s.Step.String())
+		b.WriteString(": ")
+	}
+	switch s.Step {
+	case capture.StepHandshake1:
+		b.WriteString("the client asks to open a connection")
+	case capture.StepHandshake2:
+		b.WriteString("the server's kernel agrees")
+	case capture.StepHandshake3:
+		b.WriteString("established")
+	case capture.StepTeardown1:
+		b.WriteString("the " + sender + " has nothing more to send")
+	case capture.StepTeardown2:
+		b.WriteString("the " + sender + "'s kernel acknowledges the " + receiver + "'s FIN")
+	case capture.StepTeardown23:
+		b.WriteString("the " + sender + " acknowledges and closes its side too")
+	case capture.StepTeardown3:
+		b.WriteString("the " + sender + " closes its side too")
+	case capture.StepTeardown4:
+		b.WriteString("closed; the " + sender + " waits in TIME_WAIT")
+	case capture.StepRefused:
+		b.WriteString("connection refused: nothing listens on port " + strconv.Itoa(int(s.Src.Port())))
+	case capture.StepReset:
+		b.WriteString("the " + sender + " aborts the connection")
+	default:
+		switch s.Kind {
+		case capture.KindData:
+			b.WriteString("the " + sender + " sends " + Plural(s.Len, "byte"))
+		case capture.KindACK:
+			// ack is the next sequence number expected; the SYN took number
+			// 0, and a FIN, once acknowledged, the one after the last byte.
+			last := s.Ack - 1
+			if s.AcksFIN {
+				last--
+			}
+			if s.Flags&capture.FlagACK != 0 && last > 0 {
+				b.WriteString("the " + sender + "'s kernel confirms bytes up to " + strconv.FormatUint(uint64(last), 10))
+			}
+		}
+	}
+	if s.Step != capture.StepNone && s.Len > 0 {
+		b.WriteString(", and it carries " + Plural(s.Len, "byte"))
+	}
+	if s.Analysis != 0 {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(s.Analysis.String())
+		b.WriteString(" (" + explainAnalysis(s.Analysis) + ")")
+	}
+	return b.String()
+}
+
+// Plural writes a count with its unit: "1 byte", "17 bytes".
+func Plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
