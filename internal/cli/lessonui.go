@@ -158,7 +158,11 @@ func (u *termUI) Step(n int, s *lesson.Step) {
 	u.out.record(n) // what follows is step n as it runs, for b
 	u.mu.Unlock()
 	title := u.styles.Paint(timeline.RoleHeading, fmt.Sprintf("Step %d/%d · %s", n, u.total, s.Title))
-	u.printf("\n%s\n\n%s\n\n%s\n", title, u.prose(s.Before), u.code(s.Node, s.Go))
+	if s.Before != "" {
+		u.printf("\n%s\n\n%s\n\n%s\n", title, u.prose(s.Before), u.code(s.Node, s.Go))
+	} else {
+		u.printf("\n%s\n\n%s\n", title, u.code(s.Node, s.Go))
+	}
 }
 
 func (u *termUI) Ask(ctx context.Context, n int, s *lesson.Step) (lesson.Key, error) {
@@ -271,9 +275,9 @@ func (u *termUI) check(s *lesson.Step, e *lesson.Expect, ok bool) {
 }
 
 func (u *termUI) TryItYourself(ctx context.Context, addr netip.AddrPort) error {
-	u.printf("\n  In another terminal, type:   %s\n  %s\n",
+	u.printf("\n  In another terminal, type:   %s\n%s\n",
 		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("nc %s %d", addr.Addr(), addr.Port())),
-		u.styles.Paint(timeline.RoleDim, "Everything it does shows up here. Press Enter when you are done (q quits)."))
+		u.dim("Everything it does shows up here. Press Enter when you are done (q quits)."))
 	if u.keys == nil {
 		return nil
 	}
@@ -286,10 +290,10 @@ func (u *termUI) TryItYourself(ctx context.Context, addr netip.AddrPort) error {
 }
 
 func (u *termUI) WaitOutside(ctx context.Context, addr netip.AddrPort, done <-chan struct{}) (bool, error) {
-	u.printf("\n  Your turn: in another terminal, connect with a client of your own:\n    %s\n    %s\n  %s\n",
+	u.printf("\n  Your turn: in another terminal, connect with a client of your own:\n    %s\n    %s\n%s\n",
 		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("nc %s %d", addr.Addr(), addr.Port())),
-		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("node -e 'const s=require(\"net\").connect(%d,\"%s\",()=>s.end(\"hello\\n\"));s.on(\"data\",d=>console.log(String(d)))'", addr.Port(), addr.Addr())),
-		u.styles.Paint(timeline.RoleDim, "Send a line and close it. This step waits for your connection; press s to skip (the playground plays your part), q to quit."))
+		u.styles.Paint(timeline.RoleInline, fmt.Sprintf("node -e 'require(\"net\").connect(%d,\"%s\").end(\"hello\\n\")'", addr.Port(), addr.Addr())),
+		u.dim("Send a line and close it. This step waits for your connection; press s to skip (the playground plays your part), q to quit."))
 	if u.keys == nil {
 		return true, nil
 	}
@@ -373,6 +377,15 @@ func (u *termUI) prose(text string) string {
 	return strings.Join(out, "\n\n")
 }
 
+// dim wraps a sentence to the terminal, indented, dimmed.
+func (u *termUI) dim(text string) string {
+	lines := strings.Split(u.prose(text), "\n")
+	for i, l := range lines {
+		lines[i] = u.styles.Paint(timeline.RoleDim, l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // inline styles `code` spans and drops Markdown's emphasis markers.
 func (u *termUI) inline(s string) string {
 	s = strings.ReplaceAll(s, "**", "")
@@ -425,7 +438,26 @@ func (u *termUI) code(node, goCode string) string {
 	}{{nodeTitle, left}, {goTitle, right}} {
 		fmt.Fprintf(&b, "  %s\n", u.styles.Paint(timeline.RoleDim, block.title))
 		for _, l := range block.lines {
-			fmt.Fprintf(&b, "%s%s\n", gutter, u.styles.Paint(timeline.RoleCode, l))
+			// A line too long for the terminal continues on the next,
+			// after a ↪, rather than wrapping mid-word at the edge.
+			for first := true; first || l != ""; first = false {
+				room := max(u.width-4, 20)
+				piece := l
+				if utf8.RuneCountInString(l) > room {
+					cut := strings.LastIndex(string([]rune(l)[:room]), " ")
+					if cut <= 0 {
+						cut = len(string([]rune(l)[:room]))
+					}
+					piece, l = l[:cut], strings.TrimLeft(l[cut:], " ")
+				} else {
+					l = ""
+				}
+				mark := gutter
+				if !first {
+					mark = u.styles.Paint(timeline.RoleDim, "│↪")
+				}
+				fmt.Fprintf(&b, "%s%s\n", mark, u.styles.Paint(timeline.RoleCode, piece))
+			}
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")

@@ -63,7 +63,11 @@ func (o *outputFlags) screenOn(env Env, w io.Writer) timeline.Summarizer {
 		}
 		return timeline.NewLadderView(w, styles, width, time.Time{})
 	}
-	return timeline.NewLogView(w, styles, time.Time{})
+	v := timeline.NewLogView(w, styles, time.Time{})
+	if isTerminal(env.Stdout) {
+		v.SetWidth(terminalWidth(env.Stdout.(*os.File), 80))
+	}
+	return v
 }
 
 // outputFiles are the files a session also goes to. Under sudo they are

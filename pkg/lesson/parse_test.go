@@ -121,3 +121,36 @@ func TestWithPort(t *testing.T) {
 		t.Error("WithPort changed the original lesson")
 	}
 }
+
+// TestEveryLessonMovesEveryPort: with --port, no text, code, question or
+// hint of any lesson still names the lesson's own port or the closed port
+// after it, and the lesson uses the new ones.
+func TestEveryLessonMovesEveryPort(t *testing.T) {
+	all, err := Load(lessons.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range all {
+		old := l.Ports()
+		moved := l.WithPort(15000)
+		if got := moved.Ports(); got[0] != 15000 || got[1] != 15001 {
+			t.Errorf("%s: ports %v after --port 15000", l.File, got)
+		}
+		texts := []string{moved.Title, moved.Intro}
+		for _, s := range moved.Steps {
+			texts = append(texts, s.Title, s.Before, s.After, s.Node, s.Go, s.Hint)
+			if s.Predict != nil {
+				texts = append(texts, s.Predict.Question, s.Predict.Answer)
+			}
+		}
+		swapBack := portSwapper(map[int]int{old[0]: -1, old[1]: -1})
+		for _, text := range texts {
+			if swapBack(text) != text {
+				t.Errorf("%s still names port %d or %d after --port 15000: %q", l.File, old[0], old[1], text)
+			}
+		}
+	}
+	if got := portSwapper(map[int]int{4000: 5000})("4000 40001 14000 :4000/x"); got != "5000 40001 14000 :5000/x" {
+		t.Errorf("portSwapper: %q", got)
+	}
+}

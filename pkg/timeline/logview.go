@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -27,13 +28,22 @@ const (
 // LogView renders one line per event, as in DESIGN.md:
 //
 //	+1.251 ms  wire  → SYN     [S]   127.0.0.1:53782 → :4000   seq=0   handshake 1/3: the client asks to open a connection
+//
+// Given a terminal's width (SetWidth), every line fits it: the columns are
+// narrower, and what doesn't fit (the numbers, the preview, the note) goes
+// on indented continuation lines, broken between words. Without a width
+// (pipes, files) each event stays one line.
 type LogView struct {
 	w      *bufio.Writer
 	styles *Styles
 	start  time.Time
+	width  int // 0: one line per event, however long
 	line   []byte
 	field  []byte
 }
+
+// SetWidth makes every line fit a terminal this many columns wide.
+func (v *LogView) SetWidth(columns int) { v.width = columns }
 
 // NewLogView writes lines to w. Times are shown relative to start; a zero
 // start means "the first event".
@@ -46,7 +56,11 @@ func (v *LogView) Render(e Event) error {
 	if v.start.IsZero() {
 		v.start = e.Time
 	}
-	v.line = v.appendLine(v.line[:0], &e)
+	if v.width > 0 {
+		v.line = v.appendFitted(v.line[:0], &e)
+	} else {
+		v.line = v.appendLine(v.line[:0], &e)
+	}
 	_, err := v.w.Write(v.line)
 	return err
 }
@@ -217,4 +231,142 @@ func appendPadLeft(b []byte, st style, text []byte, width int) []byte {
 	b = append(b, st.on...)
 	b = append(b, text...)
 	return append(b, st.off...)
+}
+
+// Narrow layout: the head's columns, then pieces that wrap.
+const (
+	narrowTimeWidth  = 11
+	narrowFlagsWidth = 5
+	continuation     = 14 // indent of a continuation line
+)
+
+// fitter lays pieces out within a width, starting continuation lines
+// (indented) where the next piece doesn't fit.
+type fitter struct {
+	b     []byte
+	width int
+	col   int // visible column of the current line's end
+}
+
+// add appends a piece of visible width w after sep, on a new line if it
+// doesn't fit.
+func (f *fitter) add(sep string, piece []byte, w int) {
+	if f.col+len(sep)+w > f.width && f.col > continuation {
+		f.newLine()
+		sep = ""
+	}
+	f.b = append(f.b, sep...)
+	f.b = append(f.b, piece...)
+	f.col += len(sep) + w
+}
+
+func (f *fitter) newLine() {
+	f.b = append(f.b, '\n')
+	for range continuation {
+		f.b = append(f.b, ' ')
+	}
+	f.col = continuation
+}
+
+// addWords adds text word by word in one style; it starts on a new line
+// unless all of it fits on this one.
+func (f *fitter) addWords(sep string, st style, text string) {
+	words := strings.Fields(text)
+	if len(words) == 0 {
+		return
+	}
+	if f.col+len(sep)+utf8.RuneCountInString(text) > f.width && f.col > continuation {
+		f.newLine()
+		sep = ""
+	}
+	for i, w := range words {
+		if i > 0 {
+			sep = " "
+		}
+		f.add(sep, st.append(nil, w), utf8.RuneCountInString(w))
+	}
+}
+
+// appendFitted writes one event in the narrow layout.
+func (v *LogView) appendFitted(b []byte, e *Event) []byte {
+	s := v.styles
+	v.field = appendRelTime(v.field[:0], e.Time.Sub(v.start))
+	b = appendPadLeft(b, s.time, v.field, narrowTimeWidth)
+	b = append(b, ' ')
+	b = appendPadRight(b, s.source, []byte(e.Source.String()), sourceWidth)
+	f := fitter{b: b, width: v.width, col: max(narrowTimeWidth, len(v.field)) + 1 + sourceWidth}
+	var note string
+	noteStyle := s.dim
+	switch e.Source {
+	case SourceWire:
+		seg := &e.Segment
+		kindStyle := s.kind[seg.Kind]
+		arrow := "← "
+		if seg.FromClient {
+			arrow = "→ "
+		}
+		f.b = append(f.b, arrow...)
+		f.b = appendPadRight(f.b, kindStyle, []byte(seg.Kind.String()), kindWidth)
+		v.field = append(v.field[:0], '[')
+		v.field = seg.Flags.AppendLetters(v.field)
+		v.field = append(v.field, ']')
+		f.b = appendPadRight(f.b, kindStyle, v.field, narrowFlagsWidth)
+		f.col += 2 + kindWidth + max(narrowFlagsWidth, len(v.field))
+		v.field = appendEndpoints(v.field[:0], seg)
+		f.add("", v.field, utf8.RuneCount(v.field))
+		v.field = appendNumbers(v.field[:0], seg)
+		f.add(" ", v.field, utf8.RuneCount(v.field))
+		if seg.Len > 0 {
+			preview := AppendEscaped(nil, s, seg.Preview(), previewBytes, seg.Len)
+			f.add(" ", preview, visibleCells(preview))
+		}
+		note = SegmentNote(seg)
+		if seg.Analysis != 0 {
+			noteStyle = s.warn
+		}
+	default:
+		st, marker := s.server, "● "
+		if e.Source == SourceClient {
+			st, marker = s.client, "○ "
+		}
+		f.b = append(f.b, marker...)
+		f.b = appendPadRight(f.b, st, []byte(e.Kind()), kindWidth+narrowFlagsWidth)
+		f.col += 2 + max(kindWidth+narrowFlagsWidth, len(e.Kind()))
+		for i, w := range strings.Fields(ProgramSummary(e)) {
+			sep := " "
+			if i == 0 {
+				sep = ""
+			}
+			f.add(sep, []byte(w), utf8.RuneCountInString(w))
+		}
+		if payload := e.Payload(); len(payload) > 0 {
+			preview := AppendEscaped(nil, s, payload, previewBytes, len(payload))
+			f.add(" ", preview, visibleCells(preview))
+		}
+		note = ProgramNote(e)
+	}
+	f.addWords("  ", noteStyle, note)
+	if e.Late {
+		f.addWords("  ", s.warn, "(arrived late: shown out of order)")
+	}
+	return append(f.b, '\n')
+}
+
+// visibleCells counts the cells styled text takes: escape sequences of
+// the styles take none.
+func visibleCells(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); {
+		if b[i] == 0x1b {
+			for i < len(b) && !(b[i] >= 'A' && b[i] <= 'Z' || b[i] >= 'a' && b[i] <= 'z') {
+				i++
+			}
+			i++
+			continue
+		}
+		_, size := utf8.DecodeRune(b[i:])
+		i += size
+		n++
+	}
+	return n
 }
