@@ -83,7 +83,7 @@ type Event struct {
 }
 
 // Reason is a short phrase for a timeline: "rule: drop the 3rd data
-// segment, once", "random loss", "rate limit queue full".
+// segment client→server, once", "random loss", "rate limit queue full".
 func (e Event) Reason() string {
 	switch e.Cause {
 	case ByRule:

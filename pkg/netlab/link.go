@@ -298,18 +298,18 @@ func (r Rule) String() string {
 		return r.Name
 	}
 	nth := max(r.Nth, 1)
-	var which string
+	var which, tail string
 	switch {
 	case r.Count == 0 && nth == 1:
 		which = "every " + r.Match.String()
 	case r.Count == 0:
 		which = fmt.Sprintf("every %s from the %s on", r.Match, ordinal(nth))
 	case r.Count == 1:
-		which = fmt.Sprintf("the %s %s, once", ordinal(nth), r.Match)
+		which, tail = fmt.Sprintf("the %s %s", ordinal(nth), r.Match), ", once"
 	default:
 		which = fmt.Sprintf("%d %ss from the %s", r.Count, r.Match, ordinal(nth))
 	}
-	return fmt.Sprintf("%s %s %s", r.Action, which, r.Direction)
+	return fmt.Sprintf("%s %s %s%s", r.Action, which, r.Direction, tail)
 }
 
 func ordinal(n int) string {
