@@ -17,7 +17,9 @@
 // through the impairments of that direction (see Link), and is written to the
 // other side's TUN descriptor. Packets for any other address are not
 // forwarded (counted as Ignored), so nothing the lab carries can reach another
-// network.
+// network. The namespaces have no route to the host at all, so the lab's
+// addresses cannot clash with a host that happens to sit on a documentation
+// network itself.
 //
 // Why a userspace forwarder and not veth + tc: this kernel has no sch_netem,
 // so tc cannot delay or lose packets, and tbf alone cannot drop "the third data

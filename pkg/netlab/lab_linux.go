@@ -110,13 +110,14 @@ func (l *Lab) forward(tun *os.File, p *pipe) {
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}
+			// A TUN read fails only for a packet that did not fit or a
+			// device going away; neither is worth ending the link for,
+			// and a pause keeps a lasting failure from spinning a core.
 			select {
 			case <-l.done:
 				return
-			default:
+			case <-time.After(10 * time.Millisecond):
 			}
-			// A TUN read fails only for a packet that did not fit or a
-			// device going away; neither is worth ending the link for.
 			continue
 		}
 		p.handle(buf[:n], time.Now())
@@ -194,8 +195,9 @@ func (l *Lab) shutdown() {
 }
 
 // Close stops the link and ends both namespaces' threads, waiting for every
-// goroutine of the lab. The namespaces disappear once the sockets made in
-// them are closed too.
+// goroutine of the lab (and for a function running in a namespace to
+// return). The namespaces disappear once the sockets made in them are
+// closed too; the threads leave /proc a moment after Close returns.
 func (l *Lab) Close() error {
 	l.shutdown()
 	l.wg.Wait()

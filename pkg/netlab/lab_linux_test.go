@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -621,4 +622,48 @@ func runTool(args ...string) ([]byte, error) {
 		return nil, err
 	}
 	return exec.Command(args[0], args[1:]...).CombinedOutput()
+}
+
+// A packet capture opened inside a namespace sees that namespace's tun0 as
+// raw IP. libpcap opens an AF_PACKET socket; so does this test, without
+// libpcap.
+func TestCaptureInsideNamespace(t *testing.T) {
+	lab := newLab(t, Config{})
+	// ETH_P_ALL in network byte order, as AF_PACKET wants it.
+	allProtocols := binary.NativeEndian.Uint16(binary.BigEndian.AppendUint16(nil, unix.ETH_P_ALL))
+	fd := -1
+	err := lab.InServer(func() (err error) {
+		ifi, err := net.InterfaceByName(TUNName)
+		if err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(allProtocols))
+		if err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: allProtocols, Ifindex: ifi.Index})
+	})
+	if fd >= 0 {
+		defer unix.Close(fd)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}); err != nil {
+		t.Fatal(err)
+	}
+	to := serve(t, lab, ServerAddr(), echo)
+	roundTrip(t, mustDial(t, lab, to), "captured")
+	buf := make([]byte, 1<<16)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			t.Fatalf("no SYN captured on the server's tun0: %v", err)
+		}
+		var p Packet
+		if parsePacket(buf[:n], &p) && p.Flags == FlagSYN && p.Dst == to {
+			t.Logf("captured in the server namespace: %v", p)
+			return
+		}
+	}
 }

@@ -121,12 +121,14 @@ func (p *pipe) handle(b []byte, now time.Time) {
 }
 
 // decide applies the rules and impairments to one packet and queues it (or
-// not); it returns events with the ones it made appended. p.mu is held.
+// not); it returns events with the ones it made appended: a drop, or what
+// was done to a packet that went on (a duplicate, a hold-back), never both.
+// p.mu is held.
 func (p *pipe) decide(b []byte, pkt *Packet, now time.Time, events []Event) []Event {
 	event := func(k EventKind, c Cause) Event {
 		return Event{Time: now, Direction: p.dir, Kind: k, Cause: c, Rule: -1, Packet: *pkt}
 	}
-	duplicate, holdBack := false, false
+	var duplicate, holdBack *Event
 	for i := range p.rules {
 		rs := &p.rules[i]
 		if !rs.rule.Match.matches(pkt) {
@@ -145,26 +147,25 @@ func (p *pipe) decide(b []byte, pkt *Packet, now time.Time, events []Event) []Ev
 			p.c.droppedByRule.Add(1)
 			return append(events, e)
 		case Duplicate:
-			duplicate = true
 			e.Kind = Duplicated
+			duplicate = &e
 		case HoldBack:
-			holdBack = true
 			e.Kind = HeldBack
+			holdBack = &e
 		}
-		events = append(events, e)
 	}
 	im := &p.im
 	if im.Loss > 0 && p.rng.Float64() < im.Loss {
 		p.c.droppedByLoss.Add(1)
 		return append(events, event(Dropped, ByChance))
 	}
-	if !duplicate && im.Duplicate > 0 && p.rng.Float64() < im.Duplicate {
-		duplicate = true
-		events = append(events, event(Duplicated, ByChance))
+	if duplicate == nil && im.Duplicate > 0 && p.rng.Float64() < im.Duplicate {
+		e := event(Duplicated, ByChance)
+		duplicate = &e
 	}
-	if !holdBack && im.Reorder > 0 && p.rng.Float64() < im.Reorder {
-		holdBack = true
-		events = append(events, event(HeldBack, ByChance))
+	if holdBack == nil && im.Reorder > 0 && p.rng.Float64() < im.Reorder {
+		e := event(HeldBack, ByChance)
+		holdBack = &e
 	}
 	if len(p.queue) >= maxQueuedPackets {
 		p.c.droppedRate.Add(1)
@@ -173,9 +174,9 @@ func (p *pipe) decide(b []byte, pkt *Packet, now time.Time, events []Event) []Ev
 
 	depart := now
 	if im.Rate > 0 {
-		// A token-bucket-free model of a wire of Rate bytes/s: the packet
-		// starts when the previous one is done and takes len/Rate. What is
-		// still to be sent before it is the queue.
+		// A wire of Rate bytes/s: the packet starts when the previous one
+		// is done and takes len/Rate. What is still to be sent before it
+		// is the queue.
 		start := now
 		if p.busyUntil.After(now) {
 			start = p.busyUntil
@@ -201,13 +202,17 @@ func (p *pipe) decide(b []byte, pkt *Packet, now time.Time, events []Event) []Ev
 		p.c.delayed.Add(1)
 	}
 	if p.held != nil {
-		// Only one packet is held back at a time.
-		holdBack = false
+		// Only one packet is held back at a time: this one goes by it.
+		holdBack = nil
 	}
-	p.enqueue(b, release, now, holdBack)
-	if duplicate {
+	p.enqueue(b, release, now, holdBack != nil)
+	if holdBack != nil {
+		events = append(events, *holdBack)
+	}
+	if duplicate != nil {
 		p.c.duplicated.Add(1)
 		p.enqueue(b, release, now, false)
+		events = append(events, *duplicate)
 	}
 	return events
 }

@@ -335,3 +335,18 @@ func TestRuleString(t *testing.T) {
 		}
 	}
 }
+
+func TestEventsOnlyForWhatHappened(t *testing.T) {
+	// The rule picks the packet for holding back, but random loss drops it:
+	// one event, the drop.
+	tp := newTestPipe(t, Link{
+		ClientToServer: Impairment{Loss: 1},
+		Rules:          []Rule{{Match: MatchData, Action: HoldBack}},
+	})
+	tp.send(segment(FlagACK, 1, 10))
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if len(tp.events) != 1 || tp.events[0].Kind != Dropped || tp.events[0].Cause != ByChance {
+		t.Errorf("events %v, want one random drop", tp.events)
+	}
+}
