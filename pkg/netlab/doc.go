@@ -49,12 +49,19 @@
 // can still listen and dial inside the lab: making a socket needs no
 // privilege, only entering a namespace (setns) does.
 //
-//	lab.InServer(func() error {
-//		srv, err = server.Start(ctx, server.Config{Addr: lab.ServerAddr(4000).String()}, emit)
+//	addr := netip.AddrPortFrom(netlab.ServerAddr(), 4000).String()
+//	err := lab.InServer(func() (err error) {
+//		srv, err = server.Start(ctx, server.Config{Addr: addr}, emit)
+//		return err
+//	})
+//	...
+//	err = lab.InClient(func() (err error) {
+//		c, err = client.Dial(ctx, addr, emit)
 //		return err
 //	})
 //
-// The function should make its sockets and return; what it starts in new
+// The function should make its sockets and return (a dial may wait for
+// its handshake); what it starts in new
 // goroutines runs on other threads, in the host namespace, which is fine for
 // sockets already made (Accept, Read and Write work from any thread) but
 // wrong for new ones. Calls on one namespace run one at a time.

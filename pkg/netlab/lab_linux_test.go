@@ -468,6 +468,11 @@ func hostState(t testing.TB) string {
 			fmt.Fprintf(&b, "netns %s\n", e.Name())
 		}
 	}
+	// The namespaces set these for themselves; the host must keep its own.
+	for _, name := range []string{"net/ipv4/ip_unprivileged_port_start", "net/ipv6/conf/default/addr_gen_mode", "net/ipv6/conf/all/addr_gen_mode"} {
+		v, _ := os.ReadFile("/proc/sys/" + name)
+		fmt.Fprintf(&b, "sysctl %s = %s", name, v)
+	}
 	for _, cmd := range [][]string{{"iptables", "-S"}, {"ip6tables", "-S"}, {"nft", "list", "ruleset"}} {
 		if out, err := runTool(cmd...); err == nil {
 			fmt.Fprintf(&b, "%s:\n%s", cmd[0], out)
