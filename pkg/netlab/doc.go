@@ -27,8 +27,10 @@
 // can change between two lesson steps without touching tc, is deterministic
 // under a seed, and every decision is seen, counted and reported as an Event,
 // which the timeline can show next to the segment the kernel sent.
-// The cost is one read and one write system call per packet (see the
-// benchmark), far above what a lesson needs.
+// The cost is one read and one write system call per packet: measured on a
+// 2-core machine, about 230,000 packets/s (300 MB/s of TCP) through a perfect
+// link, of which the link's own Go code is under 0.1 µs per packet (see the
+// benchmarks), far more than a lesson needs.
 //
 // # Namespaces that cannot leak
 //
@@ -70,8 +72,9 @@
 // privileges: pcap.OpenLive("tun0", …) called inside InServer opens its
 // AF_PACKET socket in the server namespace and sees that namespace's tun0. Its
 // link type is raw IP (LINKTYPE_RAW), not Ethernet. The namespace can also be
-// entered from a shell while the lab runs: NamespacePath gives a
-// /proc/PID/fd/N path for `nsenter --net=PATH tcpdump -ni tun0`.
+// entered from a shell while the lab runs: ClientNamespacePath and
+// ServerNamespacePath give a /proc/PID/fd/N path for
+// `nsenter --net=PATH tcpdump -ni tun0`.
 //
 // # What is not supported
 //
