@@ -98,6 +98,11 @@ func Dial(ctx context.Context, addr string, emit func(Event)) (*Client, error) {
 		// may outlive DialContext, and would emit from there. Addresses are
 		// tried one after the other instead.
 		FallbackDelay: -1,
+		// No TCP keep-alive, as in Node (socket.setKeepAlive is off by
+		// default): Go's 15 s probes would show up on the wire of a lesson
+		// whose learner reads slowly, and the Node code shown does not ask
+		// for them.
+		KeepAlive: -1,
 		// Control runs after socket(2) and before connect(2) with the
 		// resolved address: exactly the moment of the SYN, and it names
 		// the address the SYN goes to even when addr is a host name.
@@ -232,6 +237,15 @@ func (c *Client) CloseWrite() error {
 	return err
 }
 
+// What a Close event's Detail says closing put on the wire, after
+// "closed by client: ".
+const (
+	OutcomeFIN            = "FIN"
+	OutcomeNothingFINSent = "nothing more (its FIN already went out)"
+	OutcomeNothingReset   = "nothing (the connection was already reset)"
+	OutcomeRST            = "RST (unread bytes were waiting)"
+)
+
 // Close closes the connection and emits Close. It is idempotent: later
 // calls (and Close after Abort) do nothing and return nil.
 func (c *Client) Close() error {
@@ -241,8 +255,9 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
+	detail := "closed by client: " + closeOutcome(c.conn)
 	err := c.conn.Close()
-	c.emit(Event{Time: time.Now(), Kind: Close, Err: err, Detail: "closed by client"})
+	c.emit(Event{Time: time.Now(), Kind: Close, Err: err, Detail: detail})
 	return err
 }
 

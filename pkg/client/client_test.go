@@ -432,3 +432,53 @@ func TestWriteContextBlockedByWindow(t *testing.T) {
 		t.Errorf("write event: %v, %d bytes, err %v; want write, %d bytes, an error", e.Kind, len(e.Data), e.Err, n)
 	}
 }
+
+// TestCloseSaysWhatWentOnTheWire: the Close event says what closing the
+// socket really sent, from the socket's state: a FIN, nothing after a
+// half-close or a reset, an RST when unread bytes were waiting.
+func TestCloseSaysWhatWentOnTheWire(t *testing.T) {
+	tests := []struct {
+		name   string
+		before func(t *testing.T, c *client.Client, peer net.Conn)
+		want   string
+	}{
+		{"plain", func(*testing.T, *client.Client, net.Conn) {}, client.OutcomeFIN},
+		{"after CloseWrite", func(t *testing.T, c *client.Client, _ net.Conn) { c.CloseWrite() }, client.OutcomeNothingFINSent},
+		{"unread bytes", func(t *testing.T, c *client.Client, peer net.Conn) {
+			peer.Write([]byte("unread"))
+			time.Sleep(50 * time.Millisecond)
+		}, client.OutcomeRST},
+		{"after the peer's RST", func(t *testing.T, c *client.Client, peer net.Conn) {
+			peer.(*net.TCPConn).SetLinger(0)
+			peer.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			c.Read(ctx, 10) // meets the reset
+		}, client.OutcomeNothingReset},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			var events []client.Event
+			c, err := client.Dial(context.Background(), ln.Addr().String(), func(e client.Event) { events = append(events, e) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			tt.before(t, c, peer)
+			c.Close()
+			last := events[len(events)-1]
+			if last.Kind != client.Close || last.Detail != "closed by client: "+tt.want {
+				t.Errorf("close event %v %q, want %q", last.Kind, last.Detail, tt.want)
+			}
+		})
+	}
+}

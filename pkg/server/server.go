@@ -141,7 +141,9 @@ func Start(ctx context.Context, cfg Config, emit func(Event)) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc := net.ListenConfig{}
+	// No TCP keep-alive, as in Node (off unless setKeepAlive asks): Go's
+	// 15 s probes would show up on a slow learner's wire.
+	lc := net.ListenConfig{KeepAlive: -1}
 	if cfg.ReceiveBuffer > 0 {
 		size := cfg.ReceiveBuffer
 		lc.Control = func(_, _ string, rc syscall.RawConn) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/tcp-playground/playground/pkg/client"
 	"github.com/tcp-playground/playground/pkg/server"
@@ -65,7 +66,7 @@ func ProgramNote(e *Event) string {
 		case server.Data:
 			return "one read returned these bytes"
 		case server.Write:
-			return "your code handed the bytes to the kernel"
+			return writeNote("your code", e.PayloadLen(), e.Server.Err)
 		case server.Close:
 			if e.Server.Conn == 0 {
 				return "the server stops listening"
@@ -79,18 +80,40 @@ func ProgramNote(e *Event) string {
 		case client.Connected:
 			return "connect() returned: the handshake is done"
 		case client.Write:
-			return "the client handed the bytes to its kernel"
+			return writeNote("the client", e.PayloadLen(), e.Client.Err)
 		case client.Read:
 			return "one read returned"
 		case client.HalfClose:
 			return "CloseWrite(): FIN, but the client still reads"
 		case client.Close:
+			// The client looked at its socket before closing it: say what
+			// really went on the wire.
+			switch {
+			case strings.HasSuffix(e.Client.Detail, client.OutcomeNothingFINSent):
+				return "Close(): its FIN already went out with CloseWrite, so nothing more is sent"
+			case strings.HasSuffix(e.Client.Detail, client.OutcomeNothingReset):
+				return "Close(): the connection was already reset, so nothing is sent"
+			case strings.HasSuffix(e.Client.Detail, client.OutcomeRST):
+				return "Close() with unread bytes waiting: the kernel sends RST, not FIN"
+			}
 			return "Close(): the client's kernel sends FIN"
 		case client.Abort:
 			return "SetLinger(0) then Close(): the kernel sends RST"
 		}
 	}
 	return ""
+}
+
+// writeNote says what a write call did, from its result: n is what the
+// call reports as written.
+func writeNote(who string, n int, err error) string {
+	switch {
+	case err == nil:
+		return who + " handed the bytes to the kernel"
+	case n > 0:
+		return "the kernel took " + Plural(n, "byte") + ", then the write failed"
+	}
+	return "the write failed: the kernel took none of these bytes"
 }
 
 func errSuffix(err error) string {
