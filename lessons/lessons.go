@@ -1,7 +1,7 @@
 // Package lessons holds the lesson texts: one Markdown file per lesson, read
 // by people on a code host and by pkg/lesson, which runs them. Adding a
-// lesson is adding a file here; the step directives it may use are listed in
-// pkg/lesson's package documentation.
+// lesson is adding a file here; README.md here is the format's reference,
+// generated from pkg/lesson's vocabulary (and skipped when lessons load).
 package lessons
 
 import "embed"

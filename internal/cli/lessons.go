@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tcp-playground/playground/lessons"
@@ -49,11 +53,12 @@ func runList(_ context.Context, env Env, _ []string) error {
 	}
 	fmt.Fprintln(env.Stdout)
 	if next != 0 {
-		fmt.Fprintf(env.Stdout, "Start: sudo playground next   (or: sudo playground lesson %d)\n", next)
+		self := selfCommand()
+		fmt.Fprintf(env.Stdout, "Start: sudo %s next   (or: sudo %s lesson %d)\n", self, self, next)
 	} else {
-		fmt.Fprintln(env.Stdout, "All lessons finished. Any lesson runs again: sudo playground lesson N")
+		fmt.Fprintf(env.Stdout, "All lessons finished. Any lesson runs again: sudo %s lesson N\n", selfCommand())
 	}
-	fmt.Fprintln(env.Stdout, "Other commands: playground help")
+	fmt.Fprintf(env.Stdout, "Other commands: %s help\n", selfCommand())
 	return nil
 }
 
@@ -65,7 +70,7 @@ func runNext(ctx context.Context, env Env, args []string) error {
 	}
 	next := progress.Next(all)
 	if next == 0 {
-		fmt.Fprintln(env.Stdout, "All lessons finished. Run any again with: sudo playground lesson N ('playground reset' starts over)")
+		fmt.Fprintf(env.Stdout, "All lessons finished. Run any again with: sudo %s lesson N ('%s reset' starts over)\n", selfCommand(), selfCommand())
 		return nil
 	}
 	return runLesson(ctx, env, fmt.Sprintf("lesson%d", next), args)
@@ -101,4 +106,29 @@ func recordFinished(env Env, n int) {
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "playground: could not save your progress: %v\n", err)
 	}
+}
+
+// sudoPath is the secure_path Debian's sudo runs commands with: a command
+// found elsewhere on the user's PATH is not found under sudo.
+var sudoPath = []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin", "/snap/bin"}
+
+// selfCommand is how to type this program again, also after sudo: the
+// path it was started by when that had a slash (bin/playground), else its
+// name when sudo finds it too, else its full path.
+func selfCommand() string {
+	arg0 := os.Args[0]
+	if strings.Contains(arg0, "/") {
+		return arg0
+	}
+	path, err := exec.LookPath(arg0)
+	if err != nil {
+		return arg0
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if slices.Contains(sudoPath, filepath.Dir(path)) {
+		return filepath.Base(path)
+	}
+	return path
 }

@@ -358,7 +358,7 @@ func TestLessonToTheEndInTmux(t *testing.T) {
 	}
 
 	list := startTmux(t, state, bin)
-	screen := list.waitCount("Start: sudo playground next", 1)
+	screen := list.waitCount("Start: sudo "+bin+" next", 1)
 	if !strings.Contains(screen, "✓  1  Creating a TCP server") || !strings.Contains(screen, " 2  The socket is a duplex stream  ← next") {
 		list.fatalf("the lesson list does not show lesson 1 finished and lesson 2 next")
 	}
