@@ -99,10 +99,15 @@ func TestLesson1AutoJSON(t *testing.T) {
 	if checks == 0 || passed != checks {
 		t.Errorf("%d of %d checks passed", passed, checks)
 	}
-	for i := 1; i < len(timeline); i++ {
-		if timeline[i].Time.Before(timeline[i-1].Time) || timeline[i].Late {
-			t.Errorf("time goes backwards at event %d: %s %s %v after %s %s %v", i,
-				timeline[i].Source, timeline[i].Kind, timeline[i].Time, timeline[i-1].Source, timeline[i-1].Kind, timeline[i-1].Time)
+	// What the timeline guarantees: events in time order, except one that
+	// arrived after its reorder window (a busy machine), which says so.
+	var latest time.Time
+	for i, e := range timeline {
+		if e.Time.Before(latest) && !e.Late {
+			t.Errorf("event %d (%s %s %v) is out of time order and not marked late", i, e.Source, e.Kind, e.Time)
+		}
+		if e.Time.After(latest) {
+			latest = e.Time
 		}
 	}
 
@@ -121,7 +126,9 @@ func TestLesson1AutoJSON(t *testing.T) {
 	prog := func(source, kind string) func(jsonEvent) bool {
 		return func(e jsonEvent) bool { return e.Source == source && e.Kind == kind }
 	}
+	// In time order, the handshake, then the server's code hears of it.
 	at := 0
+	var previous time.Time
 	for _, step := range []struct {
 		name  string
 		match func(jsonEvent) bool
@@ -136,8 +143,15 @@ func TestLesson1AutoJSON(t *testing.T) {
 	} {
 		i := find(at, step.match)
 		if i < 0 {
-			t.Fatalf("%s not found after event %d; timeline:\n%s", step.name, at, out)
+			i = find(0, step.match) // shown early or late: its time decides
 		}
+		if i < 0 {
+			t.Fatalf("%s not found; timeline:\n%s", step.name, out)
+		}
+		if timeline[i].Time.Before(previous) {
+			t.Errorf("%s at %v comes before the step it follows (%v)", step.name, timeline[i].Time, previous)
+		}
+		previous = timeline[i].Time
 		at = i + 1
 	}
 

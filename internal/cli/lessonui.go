@@ -193,7 +193,7 @@ func (u *termUI) Ask(ctx context.Context, n int, s *lesson.Step) (lesson.Key, er
 }
 
 func (u *termUI) Hint(s *lesson.Step) {
-	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "Hint:"), u.inline(s.Hint))
+	u.printf("%s\n", u.labelled("Hint:", s.Hint))
 }
 
 // Review shows step n again as it ran, from what was printed then.
@@ -213,7 +213,7 @@ func (u *termUI) Review(n int, s *lesson.Step) {
 }
 
 func (u *termUI) Predict(ctx context.Context, p *lesson.Predict) error {
-	u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "? Predict:"), u.inline(p.Question))
+	u.printf("%s\n", u.labelled("? Predict:", p.Question))
 	if u.keys == nil {
 		return nil // --auto: the answer follows the step
 	}
@@ -247,7 +247,7 @@ func (u *termUI) Ran(n int, s *lesson.Step, passed []bool) {
 		u.check(s, &s.Expects[i], passed[i])
 	}
 	if s.Predict != nil {
-		u.printf("%s %s\n", u.styles.Paint(timeline.RoleWarn, "! Answer:"), u.inline(s.Predict.Answer))
+		u.printf("%s\n", u.labelled("! Answer:", s.Predict.Answer))
 	}
 	if s.After != "" {
 		u.printf("\n%s\n", u.prose(s.After))
@@ -375,6 +375,37 @@ func (u *termUI) prose(text string) string {
 		out = append(out, strings.Join(lines, "\n"))
 	}
 	return strings.Join(out, "\n\n")
+}
+
+// labelled writes "LABEL text", the text wrapped to the terminal under
+// itself.
+func (u *termUI) labelled(label, text string) string {
+	indent := strings.Repeat(" ", utf8.RuneCountInString(label)+1)
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(indent)+visibleLen(line)+1+visibleLen(w) > u.width-1 {
+			lines = append(lines, line)
+			line = w
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	lines = append(lines, line)
+	for i := range lines {
+		lines[i] = indent + u.inline(lines[i])
+	}
+	return u.styles.Paint(timeline.RoleWarn, label) + strings.TrimPrefix(lines[0], indent[:len(indent)-1]) + joinRest(lines[1:])
+}
+
+func joinRest(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\n" + strings.Join(lines, "\n")
 }
 
 // dim wraps a sentence to the terminal, indented, dimmed.

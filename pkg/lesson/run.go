@@ -130,6 +130,7 @@ func Run(ctx context.Context, l *Lesson, opts Options, sess Session, ui UI) (Res
 	switch cause := context.Cause(runCtx); {
 	case errors.Is(cause, ErrQuit):
 		r.result.Quit = true
+		r.settle(context.Background()) // the last FINs on screen before the goodbye
 	case ctx.Err() != nil:
 		return r.result, ctx.Err() // Ctrl-C
 	case errors.Is(cause, errSessionFailed):

@@ -43,6 +43,7 @@ type JSONEvent struct {
 	Step      string   `json:"step,omitempty"`       // "handshake 1/3"...
 	Analysis  []string `json:"analysis,omitempty"`   // Wireshark's remarks
 	Preview   string   `json:"preview,omitempty"`    // payload, escaped as in the log view
+	Late      bool     `json:"late,omitempty"`       // shown out of time order: it arrived after the reorder window
 	Note      string   `json:"note"`                 // the plain-language explanation
 }
 
@@ -142,6 +143,7 @@ func ToJSON(e Event) JSONEvent {
 		Win:      seg.Window,
 		Step:     seg.Step.String(),
 		Analysis: seg.Analysis.Names(),
+		Late:     e.Late,
 		Note:     SegmentNote(seg),
 	}
 	if seg.FromClient {
