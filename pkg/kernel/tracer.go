@@ -26,6 +26,10 @@ type Options struct {
 	Ports []uint16
 	// AllPorts reports every TCP socket, whatever Ports says.
 	AllPorts bool
+
+	// monotonicClock makes the program stamp CLOCK_MONOTONIC even where
+	// CLOCK_TAI is available, to test the fallback.
+	monotonicClock bool
 }
 
 // StateChange is one change of a TCP socket's state, as the tracepoint

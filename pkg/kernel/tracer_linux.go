@@ -62,7 +62,7 @@ func Open(opts Options) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel socket states: %w", err)
 	}
-	useTAI := features.HaveProgramHelper(ebpf.TracePoint, asm.FnKtimeGetTaiNs) == nil
+	useTAI := !opts.monotonicClock && features.HaveProgramHelper(ebpf.TracePoint, asm.FnKtimeGetTaiNs) == nil
 	constants := map[string]any{
 		tcpstatesVarUseTai:            boolByte(useTAI),
 		tcpstatesVarWatchAllPorts:     boolByte(opts.AllPorts),
