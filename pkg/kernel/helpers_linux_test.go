@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -114,11 +112,4 @@ func find(t *testing.T, changes []StateChange, old, new State) StateChange {
 		t.Fatalf("%s→%s reported %d times, want once; recorded:\n%s", old, new, len(found), describe(changes))
 	}
 	return found[0]
-}
-
-// addrPort is a socket address as the kernel reports it: net gives IPv4
-// addresses in their 16-byte form, which an AF_INET socket does not have.
-func addrPort(a net.Addr) netip.AddrPort {
-	ap := a.(*net.TCPAddr).AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
