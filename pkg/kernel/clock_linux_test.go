@@ -4,6 +4,7 @@ package kernel
 
 import (
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,9 +20,12 @@ func TestClockConversion(t *testing.T) {
 		name  string
 		tai   bool
 		clock int32
+		// tolerance below 0: the TAI offset is exact; the MONOTONIC one
+		// is known to half the window of the reads that measured it.
+		tolerance time.Duration
 	}{
-		{"TAI", true, unix.CLOCK_TAI},
-		{"MONOTONIC", false, unix.CLOCK_MONOTONIC},
+		{"TAI", true, unix.CLOCK_TAI, 0},
+		{"MONOTONIC", false, unix.CLOCK_MONOTONIC, time.Microsecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -29,23 +33,25 @@ func TestClockConversion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var worst time.Duration
-			for range 1000 {
+			diffs := make([]time.Duration, 0, 1000)
+			for range cap(diffs) {
 				var k unix.Timespec
 				if err := unix.ClockGettime(tt.clock, &k); err != nil {
 					t.Fatal(err)
 				}
 				converted := c.realtime(uint64(k.Nano()))
 				diff := time.Now().Sub(converted)
-				if diff < 0 {
+				if diff < -tt.tolerance {
 					t.Fatalf("converted %s is after the wall clock read after it, by %v", converted.Format(time.RFC3339Nano), -diff)
 				}
-				worst = max(worst, diff)
+				diffs = append(diffs, diff)
 			}
+			slices.Sort(diffs)
+			median, worst := diffs[len(diffs)/2], diffs[len(diffs)-1]
 			if worst > time.Millisecond {
 				t.Errorf("conversion off by up to %v, want under 1ms", worst)
 			}
-			t.Logf("worst of 1000: %v (offset %v)", worst, time.Duration(c.offset))
+			t.Logf("wall clock read after minus converted kernel clock, of 1000: median %v, worst %v", median, worst)
 		})
 	}
 }
