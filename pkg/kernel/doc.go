@@ -13,6 +13,29 @@
 // clock), which socket (its kernel address), the old and new state, the
 // local and remote address, and the process.
 //
+// For one connection closed by the client, the tracepoint reports, on the
+// listener L, the client's socket C and the server's socket S:
+//
+//	L CLOSE→LISTEN          listen()
+//	C CLOSE→SYN_SENT        connect(); the local port is still 0
+//	C SYN_SENT→ESTABLISHED  the SYN+ACK arrived
+//	S LISTEN→SYN_RECV       the handshake's last ACK arrived: S is born
+//	S SYN_RECV→ESTABLISHED  (a SYN alone makes a request socket, NEW_SYN_RECV,
+//	                         which the tracepoint does not report)
+//	C ESTABLISHED→FIN_WAIT1 close()
+//	S ESTABLISHED→CLOSE_WAIT
+//	C FIN_WAIT1→FIN_WAIT2
+//	S CLOSE_WAIT→LAST_ACK   close()
+//	C FIN_WAIT2→CLOSE       the server's FIN arrived: C is now in TIME_WAIT
+//	S LAST_ACK→CLOSE
+//	L LISTEN→CLOSE          the listener's close()
+//
+// An abort (close with SO_LINGER 0) goes from ESTABLISHED straight to CLOSE
+// on both sides. Changes are delivered in the order the kernel recorded them;
+// on different CPUs that may differ from timestamp order by microseconds
+// (the server's SYN_RECV can arrive after the client's ESTABLISHED): order
+// by Time.
+//
 // The process needs care: a state change runs either in a system call of
 // the process that holds the socket (listen, connect, shutdown, close) or in
 // softirq when a packet arrives or a timer fires, where the "current" task
@@ -35,8 +58,9 @@
 // `ss -tanmi` shows: state, addresses, a listener's accept queue and backlog,
 // a connection's receive and send queues, from tcp_info the window it
 // advertises, its congestion window and RTT, and a TIME_WAIT socket's
-// remaining time. The filter runs in the kernel (inet_diag bytecode), so one
-// dump per address family costs the same however many other sockets exist.
+// remaining time. The port filter runs in the kernel (inet_diag bytecode):
+// the reply to the one dump per address family holds only the sockets asked
+// for, however many others the machine has.
 // [WatchQueues] polls it and reports only what changed.
 //
 // # What the kernel must have
@@ -44,10 +68,11 @@
 //   - The tracepoint sock:inet_sock_set_state: Linux 4.16 or later.
 //   - BPF ring buffers: Linux 5.8 or later. Open returns an error wrapping
 //     [ErrUnsupported] on older kernels, and on other systems than Linux.
-//   - Root, or CAP_BPF and CAP_PERFMON (with CAP_SYS_ADMIN to mount tracefs
-//     where it is not mounted; Open mounts it for the moment it needs it and
-//     unmounts it again). Otherwise Open returns an error wrapping
-//     [ErrPermission]. After Open the process may drop its privileges: the
+//   - Root, or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH (to read the
+//     tracepoint's id in tracefs, which only root may read), and
+//     CAP_SYS_ADMIN where tracefs is not mounted: Open then mounts it for the
+//     moment it needs it and unmounts it again. Otherwise Open returns an
+//     error wrapping [ErrPermission]. After Open the process may drop its privileges: the
 //     ring buffer, the watched ports and the lost counter are memory-mapped,
 //     and need no more bpf() calls.
 //   - bpf_ktime_get_tai_ns (Linux 6.1) gives timestamps on CLOCK_TAI, which
@@ -56,8 +81,9 @@
 //   - Kernel BTF (/sys/kernel/btf/vmlinux) for ProcessContext; without it a
 //     heuristic decides (see above).
 //   - tcpi_rcv_wnd in tcp_info: Linux 6.2; on older kernels
-//     TCPInfo.HasRcvWnd is false. sock_diag itself is available everywhere
-//     (Linux 4.x and later), and needs no privileges.
+//     TCPInfo.HasRcvWnd is false (tcpi_snd_wnd: Linux 5.19, HasSndWnd).
+//     sock_diag itself is in every kernel this package runs on, and needs
+//     no privileges.
 //
 // Where the kernel lane cannot run, the error's message is one line that says
 // what is missing; the caller prints it and carries on without the lane.

@@ -25,8 +25,10 @@ const (
 
 	// Filter program operations (enum in inet_diag.h).
 	inetDiagBCJmp = 1
-	inetDiagBCSEq = 11 // Linux 4.16
-	inetDiagBCDEq = 12
+	inetDiagBCSGE = 2
+	inetDiagBCSLE = 3
+	inetDiagBCDGE = 4
+	inetDiagBCDLE = 5
 
 	// diagReplyTimeout bounds a dump, which the kernel answers at once.
 	diagReplyTimeout = 2 * time.Second
@@ -53,8 +55,8 @@ func Sockets(filter Filter) ([]Socket, error) {
 		seq := uint32(i + 1)
 		found, err := dumpSockets(fd, seq, family, filter.stateMask(), bytecode)
 		if errors.Is(err, unix.EINVAL) && bytecode != nil {
-			// A kernel that does not know INET_DIAG_BC_S_EQ (before
-			// 4.16) rejects the program: filter here instead.
+			// The kernel rejected the filter program: filter here
+			// instead, at the cost of a reply with every socket.
 			bytecode = nil
 			found, err = dumpSockets(fd, seq, family, filter.stateMask(), nil)
 		}
@@ -221,29 +223,35 @@ func parseTCPInfo(b []byte) *TCPInfo {
 // portFilterBytecode compiles "the local or remote port is one of ports"
 // into an inet_diag filter program, or returns nil for no ports.
 //
-// A program is a list of operations {code, yes, no} (4 bytes), a port
-// comparison followed by a 4-byte operand whose "no" field holds the port.
-// The kernel runs it from the start: a comparison that holds jumps ahead by
-// yes bytes, one that fails by no bytes; JMP always jumps by no. The socket
-// is selected when the program ends exactly at its last byte, rejected when
-// a jump lands 4 bytes past it. Each comparison here is followed by a JMP to
-// the end (selected) and fails on to the next comparison, as ss builds an
-// OR; the last one fails past the end. The kernel's audit walks the yes
-// jumps, which pass through every operation.
+// A program is a list of operations {code, yes, no} (4 bytes); a port
+// comparison is followed by a 4-byte operand whose "no" field holds the
+// port. The kernel runs it from the start: a comparison that holds jumps
+// ahead by yes bytes, one that fails by no bytes; JMP always jumps by no. The
+// socket is selected when the program ends exactly at its last byte, and
+// rejected when a jump lands 4 bytes past it. The kernel's audit of the
+// program walks the yes jumps, which here pass through every operation.
+//
+// port == p is written port >= p && port <= p, with the comparisons every
+// kernel has (INET_DIAG_BC_S_EQ is younger). Each alternative, 16 bytes, is
+// followed by a JMP to the end (selected); a failed comparison jumps to the
+// next alternative, the last one's to 4 bytes past the end (rejected): ss
+// compiles an OR the same way.
 func portFilterBytecode(ports []uint16) []byte {
 	if len(ports) == 0 {
 		return nil
 	}
-	type comparison struct {
-		code uint8
-		port uint16
+	type alternative struct {
+		ge, le uint8 // the two comparisons of a port's equality
+		port   uint16
 	}
-	var comparisons []comparison
+	var alternatives []alternative
 	for _, p := range ports {
-		comparisons = append(comparisons, comparison{inetDiagBCSEq, p}, comparison{inetDiagBCDEq, p})
+		alternatives = append(alternatives,
+			alternative{inetDiagBCSGE, inetDiagBCSLE, p},
+			alternative{inetDiagBCDGE, inetDiagBCDLE, p})
 	}
-	const cmpLen, jmpLen = 8, 4
-	total := len(comparisons)*cmpLen + (len(comparisons)-1)*jmpLen
+	const cmpLen, altLen, jmpLen = 8, 16, 4
+	total := len(alternatives)*altLen + (len(alternatives)-1)*jmpLen
 
 	ne := binary.NativeEndian
 	op := func(b []byte, code, yes uint8, no uint16) []byte {
@@ -251,13 +259,14 @@ func portFilterBytecode(ports []uint16) []byte {
 		return ne.AppendUint16(b, no)
 	}
 	prog := make([]byte, 0, total)
-	for i, c := range comparisons {
-		last := i == len(comparisons)-1
-		// Holds: go on to the JMP (or, for the last, to the end).
-		// Fails: skip the JMP to the next comparison (or past the end).
-		prog = op(prog, c.code, cmpLen, cmpLen+jmpLen)
-		prog = op(prog, 0, 0, c.port)
-		if !last {
+	for i, alt := range alternatives {
+		// From the >= to the next alternative (or to 4 bytes past the
+		// end, for the last) is altLen+jmpLen; from the <=, cmpLen+jmpLen.
+		prog = op(prog, alt.ge, cmpLen, altLen+jmpLen)
+		prog = op(prog, 0, 0, alt.port)
+		prog = op(prog, alt.le, cmpLen, cmpLen+jmpLen)
+		prog = op(prog, 0, 0, alt.port)
+		if i < len(alternatives)-1 {
 			rest := total - len(prog) // from this JMP to the end
 			prog = op(prog, inetDiagBCJmp, jmpLen, uint16(rest))
 		}

@@ -9,9 +9,9 @@ import (
 // Errors a caller tells apart with errors.Is. The error returned wraps one of
 // them and says, in one line, what is missing.
 var (
-	// ErrPermission: the process may not load BPF programs (it needs root,
-	// or CAP_BPF and CAP_PERFMON).
-	ErrPermission = errors.New("kernel socket states need root (or CAP_BPF and CAP_PERFMON)")
+	// ErrPermission: the process may not load BPF programs or attach them
+	// (it needs root, or the capabilities the package doc lists).
+	ErrPermission = errors.New("kernel socket states need root (or CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH)")
 	// ErrUnsupported: this system has no BPF, no ring buffers or no such
 	// tracepoint (the kernel is too old), or is not Linux.
 	ErrUnsupported = errors.New("kernel socket states are not available here")
@@ -22,7 +22,8 @@ var (
 // Options says which sockets a Tracer reports.
 type Options struct {
 	// Ports are watched: a socket is reported when its local or its remote
-	// port is one of them.
+	// port is one of them. With no Ports and no AllPorts, nothing is
+	// reported until Tracer.SetPorts names some.
 	Ports []uint16
 	// AllPorts reports every TCP socket, whatever Ports says.
 	AllPorts bool

@@ -51,11 +51,11 @@ type Tracer struct {
 // ring buffer. Events are recorded from now on; Run delivers them.
 func Open(opts Options) (*Tracer, error) {
 	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
-		return nil, classify(err, "BPF ring buffers (Linux 5.8 or later)")
+		return nil, classify(err, "probing for BPF ring buffers", "BPF ring buffers (Linux 5.8 or later)")
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, classify(err, "raising RLIMIT_MEMLOCK for BPF maps")
+		return nil, classify(err, "raising RLIMIT_MEMLOCK for BPF maps", "BPF")
 	}
 
 	spec, err := loadTcpstates()
@@ -76,7 +76,7 @@ func Open(opts Options) (*Tracer, error) {
 
 	t := &Tracer{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
-		return nil, classify(err, "loading the BPF program")
+		return nil, classify(err, "loading the BPF program", "BPF tracepoint programs")
 	}
 	if err := t.setPorts(opts.Ports); err != nil {
 		t.objs.Close()
@@ -96,26 +96,26 @@ func Open(opts Options) (*Tracer, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: no tracepoint sock:inet_sock_set_state (Linux 4.16 or later has it)", ErrUnsupported)
 		}
-		return nil, classify(err, "attaching to tracepoint sock:inet_sock_set_state")
+		return nil, classify(err, "attaching to tracepoint sock:inet_sock_set_state", "BPF on tracepoints")
 	}
 	if t.reader, err = ringbuf.NewReader(t.objs.Events); err != nil {
 		t.link.Close()
 		t.objs.Close()
-		return nil, classify(err, "opening the BPF ring buffer")
+		return nil, classify(err, "opening the BPF ring buffer", "BPF ring buffers (Linux 5.8 or later)")
 	}
 	return t, nil
 }
 
 // classify wraps err in ErrPermission or ErrUnsupported where it is one,
-// saying what was being done.
-func classify(err error, doing string) error {
+// saying what was being done, or what the kernel lacks.
+func classify(err error, doing, needs string) error {
 	switch {
 	case errors.Is(err, ErrPermission), errors.Is(err, ErrUnsupported):
 		return err
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("%w: %s: %w", ErrPermission, doing, err)
 	case errors.Is(err, ebpf.ErrNotSupported):
-		return fmt.Errorf("%w: needs %s: %w", ErrUnsupported, doing, err)
+		return fmt.Errorf("%w: the kernel lacks %s: %w", ErrUnsupported, needs, err)
 	}
 	return fmt.Errorf("kernel socket states: %s: %w", doing, err)
 }

@@ -378,13 +378,19 @@ func TestRunStops(t *testing.T) {
 	if err := tracer.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+	tracer.mu.Lock()
+	stillRunning := tracer.runDone != nil
+	tracer.mu.Unlock()
+	if stillRunning {
+		t.Error("Close returned before Run did")
+	}
 	select {
 	case err := <-runErr:
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("Run after Close: %v, want ErrClosed", err)
 		}
-	default:
-		t.Error("Close returned before Run did")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after Close")
 	}
 	if err := tracer.Run(context.Background(), func(StateChange) {}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Run on a closed Tracer: %v, want ErrClosed", err)
@@ -395,4 +401,24 @@ func TestRunStops(t *testing.T) {
 	if err := tracer.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+}
+
+// TestAllPorts: with AllPorts, a socket on a port not in Ports is reported.
+func TestAllPorts(t *testing.T) {
+	_, rec := openTracer(t, Options{Ports: []uint16{4798}, AllPorts: true})
+	ln, err := net.Listen("tcp4", "127.0.0.1:4715")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := addrPort(ln.Addr())
+	ln.Close()
+	rec.waitFor(t, 5*time.Second, "CLOSE→LISTEN→CLOSE on "+want.String(), func(changes []StateChange) bool {
+		n := 0
+		for _, c := range changes {
+			if c.Local == want && (c.New == Listen || c.Old == Listen) {
+				n++
+			}
+		}
+		return n == 2
+	})
 }
