@@ -31,6 +31,9 @@ type Options struct {
 	// monotonicClock makes the program stamp CLOCK_MONOTONIC even where
 	// CLOCK_TAI is available, to test the fallback.
 	monotonicClock bool
+	// ringBufferSize replaces the ring buffer's size (a power of 2, at
+	// least a page), to test what happens when it is full.
+	ringBufferSize uint32
 }
 
 // StateChange is one change of a TCP socket's state, as the tracepoint

@@ -74,6 +74,10 @@ func Open(opts Options) (*Tracer, error) {
 		}
 	}
 
+	if opts.ringBufferSize != 0 {
+		spec.Maps[tcpstatesMapEvents].MaxEntries = opts.ringBufferSize
+	}
+
 	t := &Tracer{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		return nil, classify(err, "loading the BPF program", "BPF tracepoint programs")

@@ -422,3 +422,107 @@ func TestAllPorts(t *testing.T) {
 		return n == 2
 	})
 }
+
+// TestLostCounted: with a one-page ring buffer and nobody reading it, most
+// changes of a burst are dropped; every change is either delivered later or
+// counted in Lost.
+func TestLostCounted(t *testing.T) {
+	const (
+		port          = 4721
+		connections   = 100
+		perConnection = 10
+	)
+	tracer, err := Open(Options{Ports: []uint16{port}, ringBufferSize: uint32(os.Getpagesize())})
+	if errors.Is(err, ErrPermission) {
+		t.Skipf("kernel tracer: %v (run the tests as root)", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tracer.Close()
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for range connections {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		io.Copy(io.Discard, s)
+		s.Close()
+	}
+	// The last change is the server's LAST_ACK→CLOSE, when the client's
+	// ACK arrives: wait until no socket is left in LAST_ACK.
+	waitSockets(t, Filter{Ports: []uint16{port}, States: []State{LastAck}}, "no socket in LAST_ACK", func(s []Socket) bool {
+		return len(s) == 0
+	})
+	want := connections*perConnection + 1 // and the listener's CLOSE→LISTEN
+
+	rec := &recorder{}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := tracer.Run(ctx, rec.add); err != nil {
+		t.Fatal(err)
+	}
+	delivered, lost := len(rec.snapshot()), tracer.Lost()
+	if lost == 0 || uint64(delivered)+lost != uint64(want) {
+		t.Errorf("%d delivered + %d lost, want some lost and %d in all", delivered, lost, want)
+	}
+	t.Logf("one-page ring buffer, nobody reading: %d changes delivered, %d lost", delivered, lost)
+}
+
+// TestDualStack: a listener on [::] serving an IPv4 client has an IPv6
+// socket with IPv4-mapped addresses; the client's socket is plain IPv4.
+func TestDualStack(t *testing.T) {
+	_, rec := openTracer(t, Options{Ports: []uint16{4716}})
+	ln, err := net.Listen("tcp", "[::]:4716")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp4", "127.0.0.1:4716")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	changes := rec.waitFor(t, 5*time.Second, "both ends ESTABLISHED", func(c []StateChange) bool {
+		return count(c, SynSent, Established) == 1 && count(c, SynRecv, Established) == 1
+	})
+	clientAddr := addrPort(client.LocalAddr())
+	mapped := func(a netip.AddrPort) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr().As16()), a.Port())
+	}
+	serverAddr := netip.MustParseAddrPort("127.0.0.1:4716")
+	clientSide, serverSide := find(t, changes, SynSent, Established), find(t, changes, SynRecv, Established)
+	if clientSide.Local != clientAddr || clientSide.Remote != serverAddr {
+		t.Errorf("client: %s → %s, want %s → %s", clientSide.Local, clientSide.Remote, clientAddr, serverAddr)
+	}
+	if serverSide.Local != mapped(serverAddr) || serverSide.Remote != mapped(clientAddr) {
+		t.Errorf("server: %s → %s, want %s → %s", serverSide.Local, serverSide.Remote, mapped(serverAddr), mapped(clientAddr))
+	}
+	sockets, err := Sockets(Filter{Ports: []uint16{4716}, States: []State{Established}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, s := range sockets {
+		if s.Local == serverSide.Local && s.Remote == serverSide.Remote {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("Sockets does not list the server's socket %s → %s as the tracer does: %+v", serverSide.Local, serverSide.Remote, sockets)
+	}
+}
