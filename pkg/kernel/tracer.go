@@ -31,6 +31,9 @@ type Options struct {
 	// monotonicClock makes the program stamp CLOCK_MONOTONIC even where
 	// CLOCK_TAI is available, to test the fallback.
 	monotonicClock bool
+	// withoutBTF makes the program decide ProcessContext as it does
+	// where the kernel has no BTF, to test that fallback.
+	withoutBTF bool
 	// ringBufferSize replaces the ring buffer's size (a power of 2, at
 	// least a page), to test what happens when it is full.
 	ringBufferSize uint32

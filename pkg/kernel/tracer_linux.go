@@ -63,10 +63,14 @@ func Open(opts Options) (*Tracer, error) {
 		return nil, fmt.Errorf("kernel socket states: %w", err)
 	}
 	useTAI := !opts.monotonicClock && features.HaveProgramHelper(ebpf.TracePoint, asm.FnKtimeGetTaiNs) == nil
+	var ownedOffset uint32
+	if !opts.withoutBTF {
+		ownedOffset = sockLockOwnedOffset()
+	}
 	constants := map[string]any{
 		tcpstatesVarUseTai:            boolByte(useTAI),
 		tcpstatesVarWatchAllPorts:     boolByte(opts.AllPorts),
-		tcpstatesVarSkLockOwnedOffset: sockLockOwnedOffset(),
+		tcpstatesVarSkLockOwnedOffset: ownedOffset,
 	}
 	for name, value := range constants {
 		if err := spec.Variables[name].Set(value); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -170,12 +171,16 @@ func TestStateChangesClientCloses(t *testing.T) {
 				{Established, FinWait1, true, pid},
 				{CloseWait, LastAck, true, pid},
 				{Listen, SynRecv, false, 0},
-				{FinWait2, Close, false, pid}, // the peer's FIN, in softirq; the pid remembered
 			} {
 				c := find(t, changes, w.old, w.new)
 				if c.ProcessContext != w.process || c.PID != w.pid {
 					t.Errorf("%s→%s: process context %v, pid %d; want %v, %d", w.old, w.new, c.ProcessContext, c.PID, w.process, w.pid)
 				}
+			}
+			// The server's FIN reaches the client's socket after its
+			// close(), in softirq: the pid is the one remembered.
+			if c := find(t, changes, FinWait2, Close); c.PID != pid {
+				t.Errorf("FIN_WAIT2→CLOSE: pid %d, want %d", c.PID, pid)
 			}
 
 			// The tracepoint said FIN_WAIT2→CLOSE; sock_diag shows the
@@ -524,5 +529,74 @@ func TestDualStack(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("Sockets does not list the server's socket %s → %s as the tracer does: %+v", serverSide.Local, serverSide.Remote, sockets)
+	}
+}
+
+// TestProcessContext checks who made each change of one connection, as the
+// socket lock tells (kernel BTF) and as the fallback guesses from the states
+// only a system call enters.
+func TestProcessContext(t *testing.T) {
+	pid := uint32(os.Getpid())
+	syscallOnly := [][2]State{{Close, Listen}, {Close, SynSent}, {Established, FinWait1}, {CloseWait, LastAck}}
+	tests := []struct {
+		name       string
+		withoutBTF bool
+		port       uint16
+		// inProcess and inSoftirq: the changes that must be made in
+		// process context, and those that must not. With the socket
+		// lock, others depend on timing: on loopback a packet is
+		// processed inside the sender's system call, and a socket its
+		// own process holds at that moment queues it for that process.
+		inProcess, inSoftirq [][2]State
+	}{
+		{"socket lock", false, 4717, syscallOnly, [][2]State{
+			{Listen, SynRecv}, {SynRecv, Established}, // the server's socket, before accept()
+		}},
+		{"heuristic", true, 4718, syscallOnly, [][2]State{
+			{SynSent, Established}, {Listen, SynRecv}, {SynRecv, Established}, {Established, CloseWait},
+			{FinWait1, FinWait2}, {FinWait2, Close}, {LastAck, Close}, {Listen, Close},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rec := openTracer(t, Options{Ports: []uint16{tt.port}, withoutBTF: tt.withoutBTF})
+			ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(int(tt.port)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			client, err := net.Dial("tcp4", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			server, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			client.Close()
+			io.Copy(io.Discard, server)
+			server.Close()
+			ln.Close()
+			changes := rec.waitFor(t, 5*time.Second, "12 changes", func(c []StateChange) bool { return len(c) == 12 })
+			for _, c := range changes {
+				change := [2]State{c.Old, c.New}
+				switch {
+				case slices.Contains(tt.inProcess, change) && !c.ProcessContext:
+					t.Errorf("%s→%s: not in process context", c.Old, c.New)
+				case slices.Contains(tt.inSoftirq, change) && c.ProcessContext:
+					t.Errorf("%s→%s: in process context", c.Old, c.New)
+				}
+				if c.ProcessContext && (c.PID != pid || c.Comm == "") {
+					t.Errorf("%s→%s in process context: pid %d comm %q, want pid %d", c.Old, c.New, c.PID, c.Comm, pid)
+				}
+			}
+			// The client's pid is remembered for its socket; the
+			// server's socket is born in softirq, with no pid known.
+			if c := find(t, changes, FinWait2, Close); c.PID != pid {
+				t.Errorf("FIN_WAIT2→CLOSE: pid %d, want %d (remembered)", c.PID, pid)
+			}
+			if c := find(t, changes, Listen, SynRecv); c.PID != 0 || c.Comm != "" {
+				t.Errorf("LISTEN→SYN_RECV: pid %d comm %q, want none", c.PID, c.Comm)
+			}
+		})
 	}
 }
