@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -53,6 +54,9 @@ type socketKey struct {
 // changed since the poll before; an unchanged socket is not reported again.
 // It returns nil when ctx is done, or the error of a poll that failed.
 func WatchQueues(ctx context.Context, filter Filter, interval time.Duration, report func(QueueChange)) error {
+	if interval <= 0 {
+		return fmt.Errorf("WatchQueues: interval %v, want more than 0", interval)
+	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	type seen struct {
