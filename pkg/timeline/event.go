@@ -19,6 +19,7 @@ const (
 	SourceWire   Source = iota // the capture: what the kernels sent
 	SourceServer               // the server's own code
 	SourceClient               // the client's own code
+	SourceKernel               // the kernel's sockets: states and queues
 )
 
 func (s Source) String() string {
@@ -29,6 +30,8 @@ func (s Source) String() string {
 		return "server"
 	case SourceClient:
 		return "client"
+	case SourceKernel:
+		return "kernel"
 	}
 	return "?"
 }
@@ -41,6 +44,7 @@ type Event struct {
 	Segment capture.Segment // when Source is SourceWire
 	Server  *server.Event   // when Source is SourceServer
 	Client  *client.Event   // when Source is SourceClient
+	Kernel  *KernelEvent    // when Source is SourceKernel
 
 	// Stream is the connection index (tshark's tcp.stream) the event belongs
 	// to, or -1 when not known; a Linker sets it for server and client events.
@@ -73,11 +77,8 @@ func ClientEvent(e client.Event) Event {
 // Kind is the event's kind as its source names it: SYN, DATA... for the
 // wire, connection, data... for the server, dial, connected... for the client.
 func (e *Event) Kind() string {
-	switch e.Source {
-	case SourceServer:
-		return e.Server.Kind.String()
-	case SourceClient:
-		return e.Client.Kind.String()
+	if l := e.lane(); l != nil {
+		return l.kind()
 	}
 	return e.Segment.Kind.String()
 }
@@ -85,11 +86,8 @@ func (e *Event) Kind() string {
 // Endpoints are the event's local and remote addresses (for the wire:
 // source and destination).
 func (e *Event) Endpoints() (local, remote netip.AddrPort) {
-	switch e.Source {
-	case SourceServer:
-		return e.Server.Local, e.Server.Remote
-	case SourceClient:
-		return e.Client.Local, e.Client.Remote
+	if l := e.lane(); l != nil {
+		return l.endpoints()
 	}
 	return e.Segment.Src, e.Segment.Dst
 }
@@ -97,11 +95,8 @@ func (e *Event) Endpoints() (local, remote netip.AddrPort) {
 // Payload is the bytes an event carries: a segment's preview, or what a
 // program read or wrote.
 func (e *Event) Payload() []byte {
-	switch e.Source {
-	case SourceServer:
-		return e.Server.Data
-	case SourceClient:
-		return e.Client.Data
+	if l := e.lane(); l != nil {
+		return l.payload()
 	}
 	return e.Segment.Preview()
 }
@@ -137,32 +132,62 @@ func (e Event) previewOnly(max int) Event {
 	return e
 }
 
-// Linker ties the programs' events to the connection the wire shows them on,
-// by their 4-tuple. Feed it every event in timeline order.
+// Linker ties the programs' and the kernel's events to the connection the
+// wire shows them on, by their 4-tuple, and tells a kernel event's side
+// (client or server) from which end of that connection it is. Feed it
+// every event in timeline order.
 type Linker struct {
-	streams map[[2]netip.AddrPort]int64
+	streams map[[2]netip.AddrPort]link
+}
+
+// link is what the Linker knows of a connection seen on the wire.
+type link struct {
+	stream int64
+	client netip.AddrPort // the side that sent the SYN
 }
 
 // NewLinker returns an empty linker.
-func NewLinker() *Linker { return &Linker{streams: make(map[[2]netip.AddrPort]int64)} }
+func NewLinker() *Linker { return &Linker{streams: make(map[[2]netip.AddrPort]link)} }
 
 // linkerMax bounds the Linker's memory in a long watch: past it, the
 // oldest links are forgotten all at once (a program event of a connection
 // that old shows without its stream number).
 const linkerMax = 1 << 16
 
-// Link records a wire event's connection, or sets a program event's Stream.
+// Link records a wire event's connection, or sets another event's Stream
+// (and a kernel event's Side).
 func (l *Linker) Link(e *Event) {
 	local, remote := e.Endpoints()
 	if e.Source == SourceWire {
 		if len(l.streams) >= linkerMax {
 			clear(l.streams)
 		}
-		l.streams[[2]netip.AddrPort{local, remote}] = e.Stream
+		c := e.Segment.Src
+		if !e.Segment.FromClient {
+			c = e.Segment.Dst
+		}
+		l.streams[[2]netip.AddrPort{local, remote}] = link{e.Stream, c}
 		return
 	}
-	if s, ok := l.streams[[2]netip.AddrPort{local, remote}]; ok && local.IsValid() && remote.IsValid() {
-		e.Stream = s
+	known, ok := l.streams[[2]netip.AddrPort{local, remote}]
+	if !ok {
+		known, ok = l.streams[[2]netip.AddrPort{remote, local}]
+	}
+	if ok && local.IsValid() && remote.IsValid() {
+		e.Stream = known.stream
+	}
+	if k := e.Kernel; k != nil && k.Side == SideUnknown {
+		switch {
+		case ok && local.IsValid():
+			k.Side = SideServer
+			if local == known.client {
+				k.Side = SideClient
+			}
+		case k.Old == "SYN_SENT" || k.New == "SYN_SENT":
+			k.Side = SideClient // only a client sends a SYN first
+		case k.Old == "LISTEN" || k.New == "LISTEN" || k.Listener:
+			k.Side = SideServer
+		}
 	}
 }
 

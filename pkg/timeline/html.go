@@ -153,7 +153,7 @@ func (v *HTMLView) page() htmlPageData {
 		default:
 			programs++
 			r.Program, r.Source = true, e.Source.String()
-			text := e.Kind() + " " + ladderSummary(e)
+			text := e.Kind() + " " + e.lane().short(e)
 			if p := e.Payload(); len(p) > 0 {
 				text += " " + string(AppendEscaped(nil, plainStyles, p, previewBytes, e.PayloadLen()))
 			}
@@ -162,7 +162,7 @@ func (v *HTMLView) page() htmlPageData {
 			}
 			r.Label = fitCells(cleanText(streamPrefix(e.Stream)+text), htmlMarkerMax)
 			r.MarkerX = htmlClientX
-			if e.Source == SourceServer {
+			if e.Side() == SideServer {
 				r.MarkerX = htmlServerX
 			}
 		}
@@ -188,7 +188,7 @@ func (v *HTMLView) arrow(r *htmlRow, e *Event, y int) {
 	r.X1, r.X2 = from, to-dir*htmlHead
 	r.Head = fmt.Sprintf("%d,%d %d,%d %d,%d", to, y, to-dir*htmlHead, y-4, to-dir*htmlHead, y+4)
 	r.LabelX = (htmlClientX + htmlServerX) / 2
-	label := seg.Kind.String() + string(ladderNumbers(nil, seg))
+	label := seg.Kind.String() + " " + string(appendNumbers(nil, seg))
 	if seg.Analysis != 0 {
 		label += " (" + seg.Analysis.String() + ")"
 	}

@@ -50,11 +50,12 @@ type JSONEvent struct {
 // plainStyles escapes without color, for JSON.
 var plainStyles = NewStyles(false)
 
-// JSONProgramEvent is the shape of a server or client event's line.
+// JSONProgramEvent is the shape of a server, client or kernel event's line.
 type JSONProgramEvent struct {
 	Time       string `json:"time"`
-	Source     string `json:"source"` // "server" or "client"
-	Kind       string `json:"kind"`   // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error
+	Source     string `json:"source"` // "server", "client" or "kernel"
+	Kind       string `json:"kind"`   // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error; state, queue
+	Side       string `json:"side,omitempty"` // kernel: "client" or "server"
 	Stream     *int64 `json:"stream,omitempty"`
 	Conn       uint64 `json:"conn,omitempty"` // the server's connection number
 	Local      string `json:"local,omitempty"`
@@ -67,6 +68,19 @@ type JSONProgramEvent struct {
 	Error      string `json:"error,omitempty"`
 	Late       bool   `json:"late,omitempty"`
 	Note       string `json:"note"`
+
+	// A kernel state change: Linux's state names, the owning process.
+	Old        string `json:"old,omitempty"`
+	New        string `json:"new,omitempty"`
+	PID        uint32 `json:"pid,omitempty"`
+	Comm       string `json:"comm,omitempty"`
+	TimeLeftMS *int64 `json:"time_left_ms,omitempty"` // TIME_WAIT's timer
+	// A kernel queue change: a listener's, or a connection's (bytes).
+	AcceptQueue *uint32 `json:"accept_queue,omitempty"`
+	Backlog     *uint32 `json:"backlog,omitempty"`
+	RecvQueue   *uint32 `json:"recv_queue,omitempty"`
+	SendQueue   *uint32 `json:"send_queue,omitempty"`
+	Window      *uint32 `json:"window,omitempty"`
 }
 
 // Render writes one event.
@@ -94,16 +108,7 @@ func ProgramToJSON(e Event) JSONProgramEvent {
 		stream := e.Stream
 		j.Stream = &stream
 	}
-	var err error
-	switch e.Source {
-	case SourceServer:
-		j.Conn, j.RemoteNode, j.Family, j.Detail, err = e.Server.Conn, e.Server.NodeRemoteAddress, e.Server.Family, e.Server.Detail, e.Server.Err
-	case SourceClient:
-		j.Detail, err = e.Client.Detail, e.Client.Err
-	}
-	if err != nil {
-		j.Error = err.Error()
-	}
+	e.lane().fill(&j)
 	if len(e.Payload()) > 0 {
 		j.Preview = escapedPreview(e.Payload())
 	}

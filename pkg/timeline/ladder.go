@@ -7,10 +7,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/tcp-playground/playground/pkg/capture"
-	"github.com/tcp-playground/playground/pkg/client"
-	"github.com/tcp-playground/playground/pkg/server"
 )
 
 // Layout of the ladder view, in terminal cells.
@@ -117,13 +113,69 @@ func (v *LadderView) Render(e Event) error {
 		v.appendMarker(lay.gap, &e)
 		note, noteStyle = ProgramNote(&e), v.styles.dim
 	}
-	if lay.note > 0 && note != "" {
-		v.line.pad(2)
-		v.line.add(noteStyle, fitCells(note, lay.note-2))
+	// The note goes in its column on a wide terminal; on a narrow one, on
+	// lines of its own between the lanes. Either way it is wrapped between
+	// words, never cut.
+	var rest []string
+	if note != "" {
+		room := lay.note - 2
+		if lay.note == 0 {
+			room = lay.gap - 2
+		}
+		lines := wrapCells(note, room)
+		if lay.note > 0 {
+			v.line.pad(2)
+			v.line.add(noteStyle, lines[0])
+			lines = lines[1:]
+		}
+		rest = lines
 	}
 	v.line.b = append(v.line.b, '\n')
+	for _, text := range rest {
+		v.appendNoteLine(lay, noteStyle, text)
+	}
 	_, err := v.w.Write(v.line.b)
 	return err
+}
+
+// appendNoteLine writes one more line of a note: in the note column, or
+// between the lanes when there is none.
+func (v *LadderView) appendNoteLine(lay ladderLayout, st style, text string) {
+	s := v.styles
+	v.line.pad(v.labelW + v.timeW + 2)
+	v.line.add(s.dim, "│")
+	if lay.note > 0 {
+		v.line.pad(lay.gap)
+		v.line.add(s.dim, "│")
+		v.line.pad(2)
+		v.line.add(st, text)
+	} else {
+		v.line.pad(1)
+		v.line.add(st, text)
+		v.line.pad(lay.gap - 1 - cells(text))
+		v.line.add(s.dim, "│")
+	}
+	v.line.b = append(v.line.b, '\n')
+}
+
+// wrapCells breaks text between words into lines of at most width cells
+// (a word longer than that is cut).
+func wrapCells(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		w = fitCells(w, width)
+		if line != "" && cells(line)+1+cells(w) > width {
+			lines = append(lines, line)
+			line = w
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
 }
 
 // ladderLayout is the width of the space between the lanes and of the note
@@ -190,7 +242,7 @@ func (v *LadderView) appendArrow(gap int, e *Event) {
 	label := &v.label
 	label.reset()
 	budget := gap - ladderLead - ladderTail - 2
-	v.field = ladderNumbers(v.field[:0], seg)
+	v.field = appendNumbers(append(v.field[:0], ' '), seg)
 	pieces := []piece{{kst, seg.Kind.String()}, {style{}, string(v.field)}}
 	if seg.Analysis != 0 {
 		pieces = append(pieces, piece{s.warn, " (" + seg.Analysis.String() + ")"})
@@ -227,15 +279,14 @@ func (v *LadderView) appendArrow(gap int, e *Event) {
 // "│     ● connection from 127.0.0.1:53782 │".
 func (v *LadderView) appendMarker(gap int, e *Event) {
 	s := v.styles
-	st, glyph := s.server, "● "
-	if e.Source == SourceClient {
-		st, glyph = s.client, "○ "
-	}
+	l := e.lane()
+	st, glyph := l.style(s), l.glyph()
+	onClientLane := e.Side() == SideClient
 	text := &v.label
 	text.reset()
 	budget := gap - 2
 	pieces := []piece{{st, glyph + e.Kind()}}
-	if sum := ladderSummary(e); sum != "" {
+	if sum := l.short(e); sum != "" {
 		pieces = append(pieces, piece{style{}, " " + sum})
 	}
 	if e.Late {
@@ -247,7 +298,7 @@ func (v *LadderView) appendMarker(gap int, e *Event) {
 	}
 
 	v.line.add(s.dim, "│")
-	if e.Source == SourceClient {
+	if onClientLane {
 		v.line.pad(1)
 		v.line.b = append(v.line.b, text.b...)
 		v.line.n += text.n
@@ -261,57 +312,6 @@ func (v *LadderView) appendMarker(gap int, e *Event) {
 	v.line.add(s.dim, "│")
 }
 
-// ladderSummary is ProgramSummary made short enough for a marker, without
-// repeating the kind.
-func ladderSummary(e *Event) string {
-	switch {
-	case e.Source == SourceServer && e.Server.Kind == server.Listening:
-		return "on " + e.Server.Local.String()
-	case e.Source == SourceServer && e.Server.Kind == server.Connection:
-		return "from " + e.Server.Remote.String()
-	case e.Source == SourceClient && e.Client.Kind == client.Dialing:
-		return "to " + e.Client.Remote.String()
-	case e.Source == SourceClient && e.Client.Kind == client.Connected:
-		return "from " + e.Client.Local.String()
-	}
-	return ProgramSummary(e)
-}
-
-// ladderNumbers writes the numbers an arrow's label shows, fewer than the
-// log view's: "SYN seq=0", "SYN+ACK seq=0 ack=1", "ACK ack=1",
-// "DATA seq=1:6 len=5", "FIN seq=7 ack=18"; the window only when a remark
-// is about it.
-func ladderNumbers(b []byte, seg *capture.Segment) []byte {
-	seq := func(b []byte) []byte {
-		b = strconv.AppendUint(append(b, " seq="...), uint64(seg.Seq), 10)
-		if seg.Len > 0 {
-			b = strconv.AppendUint(append(b, ':'), uint64(seg.SeqEnd()), 10)
-		}
-		return b
-	}
-	ack := func(b []byte) []byte {
-		if seg.Flags&capture.FlagACK == 0 {
-			return b
-		}
-		return strconv.AppendUint(append(b, " ack="...), uint64(seg.Ack), 10)
-	}
-	switch seg.Kind {
-	case capture.KindACK:
-		b = ack(b)
-	case capture.KindData:
-		b = seq(b)
-	default:
-		b = ack(seq(b))
-	}
-	if seg.Len > 0 {
-		b = strconv.AppendInt(append(b, " len="...), int64(seg.Len), 10)
-	}
-	if seg.Analysis&(capture.ZeroWindow|capture.WindowUpdate) != 0 {
-		b = strconv.AppendUint(append(b, " win="...), seg.ScaledWindow(), 10)
-	}
-	return b
-}
-
 // ladderEnds names the client's and the server's addresses of the event's
 // connection.
 func ladderEnds(e *Event) (client, server string, ok bool) {
@@ -319,8 +319,7 @@ func ladderEnds(e *Event) (client, server string, ok bool) {
 	if !local.IsValid() || !remote.IsValid() {
 		return "", "", false
 	}
-	switch {
-	case e.Source == SourceWire && !e.Segment.FromClient, e.Source == SourceServer:
+	if e.Side() == SideServer {
 		return remote.String(), local.String(), true
 	}
 	return local.String(), remote.String(), true

@@ -97,6 +97,9 @@ func checkWidth(t *testing.T, out string, width int) {
 
 var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
 
+// eventLine is the start of an event's line: its time.
+var eventLine = regexp.MustCompile(`(?m)^#?\d*\s+[+-]\d+\.\d+ m?s  `)
+
 func TestLadderGolden(t *testing.T) {
 	events := wireEvents(t, "nc-hello.pcap")
 	for _, width := range []int{80, 140} {
@@ -105,8 +108,15 @@ func TestLadderGolden(t *testing.T) {
 			out := renderLadder(t, NewStyles(false), width, events)
 			checkGolden(t, name, out)
 			checkWidth(t, out, width)
-			if n := strings.Count(out, "│\n") + strings.Count(out, "│  "); n != len(events) {
+			if n := strings.Count(out, "▶│") + strings.Count(out, "│◀"); n != len(events) {
 				t.Errorf("%d arrows drawn for %d segments", n, len(events))
+			}
+			// Every segment's note is there whole, at any width.
+			flat := strings.Join(strings.Fields(strings.NewReplacer("│", " ").Replace(out)), " ")
+			for _, e := range events {
+				if note := SegmentNote(&e.Segment); !strings.Contains(flat, note) {
+					t.Errorf("the note %q is cut or missing", note)
+				}
 			}
 			// Color changes nothing but the escape sequences around text.
 			colored := renderLadder(t, NewStyles(true), width, events)
@@ -177,9 +187,9 @@ func TestLadderProgramEvents(t *testing.T) {
 	for _, width := range []int{46, 60, 80, 100, 120, 140, 200} {
 		out := renderLadder(t, NewStyles(false), width, events)
 		checkWidth(t, out, width)
-		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-		if want := len(events) + 2; len(lines) != want {
-			t.Errorf("width %d: %d lines for %d events and 2 connections:\n%s", width, len(lines), len(events), out)
+		// One line per event (a note may continue on lines of its own).
+		if n := len(eventLine.FindAllString(out, -1)); n != len(events) {
+			t.Errorf("width %d: %d event lines for %d events:\n%s", width, n, len(events), out)
 		}
 		if strings.ContainsRune(out, 0x1b) || strings.ContainsRune(out, 0x07) {
 			t.Errorf("width %d: a control byte of the payload reached the output:\n%q", width, out)
@@ -203,8 +213,8 @@ func TestLadderProgramEvents(t *testing.T) {
 		"● data 6 bytes \"hello\\n\"",            // escaped payload
 		`\x1b]0;pwned\x07`,                       // hostile payload, escaped
 		"(retransmission, window full) (late)",   // remarks
-		"──── DATA seq=1:7 len=6 \"hello\\n\" ─", // an arrow from the client
-		"│◀─── DATA seq=1:18 len=17 \"Hello",     // an arrow from the server
+		"──── DATA seq=1:7 ack=1 len=6 \"hello\\n\" ─", // an arrow from the client
+		"│◀─── DATA seq=1:18 ack=7 len=17 \"Hello",     // an arrow from the server
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -74,10 +74,9 @@ func (v *LogView) appendLine(b []byte, e *Event) []byte {
 	b = appendPadLeft(b, s.time, v.field, timeWidth)
 	b = append(b, "  "...)
 	b = appendPadRight(b, s.source, []byte(e.Source.String()), sourceWidth)
-	switch e.Source {
-	case SourceWire:
+	if e.Source == SourceWire {
 		b = v.appendSegment(b, &e.Segment)
-	case SourceServer, SourceClient:
+	} else {
 		b = v.appendProgramEvent(b, e)
 	}
 	if e.Late {
@@ -86,15 +85,13 @@ func (v *LogView) appendLine(b []byte, e *Event) []byte {
 	return append(b, '\n')
 }
 
-// appendProgramEvent writes a server or client event: a marker on its own
-// side of the timeline, what the code saw, and what it means.
+// appendProgramEvent writes a server, client or kernel event: its marker,
+// what its source saw, and what it means.
 func (v *LogView) appendProgramEvent(b []byte, e *Event) []byte {
 	s := v.styles
-	st, marker := s.server, "● "
-	if e.Source == SourceClient {
-		st, marker = s.client, "○ "
-	}
-	b = append(b, marker...)
+	l := e.lane()
+	st := l.style(s)
+	b = append(b, l.glyph()...)
 	v.field = append(v.field[:0], e.Kind()...)
 	b = appendPadRight(b, st, v.field, kindWidth+flagsWidth)
 	b = append(b, ProgramSummary(e)...)
@@ -161,9 +158,12 @@ func appendEndpoints(b []byte, seg *capture.Segment) []byte {
 	return appendSide(b, seg.Dst, seg.FromClient)
 }
 
-// appendNumbers writes the sequence numbers a learner needs for this kind:
-// seq for SYNs, ack for ACKs, the byte range for data, as tcpdump writes it.
+// appendNumbers writes the numbers a learner sees for this kind of segment,
+// in every view (log, ladder, HTML): seq for SYNs, ack for ACKs, the byte
+// range and length for data, as tcpdump writes them; the window on a SYN
+// (where it is announced, unscaled) and when a remark is about it.
 func appendNumbers(b []byte, seg *capture.Segment) []byte {
+	start := len(b) // what b held before: a separator is only needed after our own numbers
 	hasAck := seg.Flags&capture.FlagACK != 0
 	seq := func(b []byte) []byte {
 		b = append(b, "seq="...)
@@ -178,7 +178,7 @@ func appendNumbers(b []byte, seg *capture.Segment) []byte {
 		if !hasAck {
 			return b
 		}
-		if len(b) > 0 {
+		if len(b) > start {
 			b = append(b, ' ')
 		}
 		return strconv.AppendUint(append(b, "ack="...), uint64(seg.Ack), 10)
@@ -325,11 +325,9 @@ func (v *LogView) appendFitted(b []byte, e *Event) []byte {
 			noteStyle = s.warn
 		}
 	default:
-		st, marker := s.server, "● "
-		if e.Source == SourceClient {
-			st, marker = s.client, "○ "
-		}
-		f.b = append(f.b, marker...)
+		l := e.lane()
+		st := l.style(s)
+		f.b = append(f.b, l.glyph()...)
 		f.b = appendPadRight(f.b, st, []byte(e.Kind()), kindWidth+narrowFlagsWidth)
 		f.col += 2 + max(kindWidth+narrowFlagsWidth, len(e.Kind()))
 		for i, w := range strings.Fields(ProgramSummary(e)) {

@@ -38,6 +38,7 @@ type Styles struct {
 	escape  style // escape sequences inside a preview (\x1b, \n)
 	server  style // the server's own events
 	client  style // the client's own events
+	kernel  style // the kernel's sockets: states and queues
 	good    style // a check that passed
 	bad     style // a check that failed
 	heading style // lesson and step titles
@@ -64,6 +65,7 @@ func NewStyles(enabled bool) *Styles {
 	s.escape = from(color.FgHiMagenta)
 	s.server = from(color.FgGreen, color.Bold)
 	s.client = from(color.FgHiBlue, color.Bold)
+	s.kernel = from(color.FgHiYellow)
 	s.good = from(color.FgGreen, color.Bold)
 	s.bad = from(color.FgRed, color.Bold)
 	s.heading = from(color.Bold, color.Underline)
