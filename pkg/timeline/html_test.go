@@ -86,8 +86,8 @@ func TestHTMLViewNcHello(t *testing.T) {
 	for _, want := range []string{
 		`data-kind="SYN+ACK"`,
 		"client 127.0.0.1:41304", "server 127.0.0.1:4000", // lane headers
-		"&#43;500.585 ms",                         // a time label
-		"#0 SYN&#43;ACK seq=0 ack=1",              // an arrow's label
+		"&#43;500.585 ms",                               // a time label
+		"#0 SYN&#43;ACK seq=0 ack=1",                    // an arrow's label
 		`#0 DATA seq=1:7 ack=1 len=6 &#34;hello\n&#34;`, // with its escaped preview
 		"meaning   teardown 2&#43;3/4: the server acknowledges and closes its side too", // Segment.Note in the details
 		"window    64 × 2^10 = 65536 bytes",

@@ -53,8 +53,8 @@ var plainStyles = NewStyles(false)
 // JSONProgramEvent is the shape of a server, client or kernel event's line.
 type JSONProgramEvent struct {
 	Time       string `json:"time"`
-	Source     string `json:"source"` // "server", "client" or "kernel"
-	Kind       string `json:"kind"`   // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error; state, queue
+	Source     string `json:"source"`         // "server", "client" or "kernel"
+	Kind       string `json:"kind"`           // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error; state, queue
 	Side       string `json:"side,omitempty"` // kernel: "client" or "server"
 	Stream     *int64 `json:"stream,omitempty"`
 	Conn       uint64 `json:"conn,omitempty"` // the server's connection number

@@ -209,10 +209,10 @@ func TestLadderProgramEvents(t *testing.T) {
 		"client 127.0.0.1:41306",   // the second connection's
 		"#1 ",                      // and its label
 		"○ dial to 127.0.0.1:4000", // client markers on the left lane
-		"● connection from 127.0.0.1:41304 │",    // server markers against the right lane
-		"● data 6 bytes \"hello\\n\"",            // escaped payload
-		`\x1b]0;pwned\x07`,                       // hostile payload, escaped
-		"(retransmission, window full) (late)",   // remarks
+		"● connection from 127.0.0.1:41304 │",          // server markers against the right lane
+		"● data 6 bytes \"hello\\n\"",                  // escaped payload
+		`\x1b]0;pwned\x07`,                             // hostile payload, escaped
+		"(retransmission, window full) (late)",         // remarks
 		"──── DATA seq=1:7 ack=1 len=6 \"hello\\n\" ─", // an arrow from the client
 		"│◀─── DATA seq=1:18 ack=7 len=17 \"Hello",     // an arrow from the server
 	} {
