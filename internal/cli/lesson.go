@@ -89,8 +89,13 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	// for keys.
 	interactive := !*auto && !out.json && isTerminal(env.Stdin) && isTerminal(env.Stdout)
 	ui := newLessonUI(env, out)
+	var ports []uint16
+	for _, p := range l.Ports() {
+		ports = append(ports, uint16(p))
+	}
 	session, err := openSession(env, out, sessionSpec{iface: *iface, filter: lessonFilter(l),
-		title: fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title), screen: ui.screen})
+		title: fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title), screen: ui.screen,
+		kernel: true, kernelPorts: ports, queues: true})
 	if err != nil {
 		return err
 	}

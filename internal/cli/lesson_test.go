@@ -40,22 +40,27 @@ func skipUnlessCapture(t *testing.T) {
 
 // jsonEvent is what the tests read back from --json lines.
 type jsonEvent struct {
-	Time    time.Time `json:"time"`
-	Source  string    `json:"source"`
-	Kind    string    `json:"kind"`
-	Flags   string    `json:"flags"`
-	From    string    `json:"from"`
-	Src     string    `json:"src"`
-	Dst     string    `json:"dst"`
-	Seq     uint32    `json:"seq"`
-	Ack     uint32    `json:"ack"`
-	Len     int       `json:"len"`
-	Step    string    `json:"step"`
-	Expect  string    `json:"expect"`
-	OK      bool      `json:"ok"`
-	Late    bool      `json:"late"`
-	Remote  string    `json:"remote"`
-	Preview string    `json:"preview"`
+	Time      time.Time `json:"time"`
+	Source    string    `json:"source"`
+	Kind      string    `json:"kind"`
+	Flags     string    `json:"flags"`
+	From      string    `json:"from"`
+	Src       string    `json:"src"`
+	Dst       string    `json:"dst"`
+	Seq       uint32    `json:"seq"`
+	Ack       uint32    `json:"ack"`
+	Len       int       `json:"len"`
+	Step      string    `json:"step"`
+	Expect    string    `json:"expect"`
+	OK        bool      `json:"ok"`
+	Late      bool      `json:"late"`
+	Remote    string    `json:"remote"`
+	Local     string    `json:"local"`
+	Preview   string    `json:"preview"`
+	Side      string    `json:"side"`
+	Old       string    `json:"old"`
+	New       string    `json:"new"`
+	Checkable *bool     `json:"checkable"`
 }
 
 func parseJSONLines(t *testing.T, out string) []jsonEvent {

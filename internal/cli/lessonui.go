@@ -233,18 +233,19 @@ func (u *termUI) Predict(ctx context.Context, p *lesson.Predict) error {
 
 // checkLine is the JSON shape of a check.
 type checkLine struct {
-	Time   string `json:"time"`
-	Source string `json:"source"` // "lesson"
-	Kind   string `json:"kind"`   // "check"
-	Step   string `json:"step"`
-	Expect string `json:"expect"`
-	OK     bool   `json:"ok"`
+	Time      string `json:"time"`
+	Source    string `json:"source"` // "lesson"
+	Kind      string `json:"kind"`   // "check"
+	Step      string `json:"step"`
+	Expect    string `json:"expect"`
+	OK        bool   `json:"ok"`
+	Checkable *bool  `json:"checkable,omitempty"` // false: its source can't be seen here
 }
 
 // Ran shows the checks, then the answer and the explanation.
-func (u *termUI) Ran(n int, s *lesson.Step, passed []bool) {
+func (u *termUI) Ran(n int, s *lesson.Step, outcomes []lesson.Outcome) {
 	for i := range s.Expects {
-		u.check(s, &s.Expects[i], passed[i])
+		u.check(s, &s.Expects[i], outcomes[i])
 	}
 	if s.Predict != nil {
 		u.printf("%s\n", u.labelled("! Answer:", s.Predict.Answer))
@@ -254,13 +255,23 @@ func (u *termUI) Ran(n int, s *lesson.Step, passed []bool) {
 	}
 }
 
-func (u *termUI) check(s *lesson.Step, e *lesson.Expect, ok bool) {
+func (u *termUI) check(s *lesson.Step, e *lesson.Expect, outcome lesson.Outcome) {
+	ok := outcome == lesson.Passed
 	if u.json {
 		u.screen.Drain()
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		line, _ := json.Marshal(checkLine{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: "lesson", Kind: "check", Step: s.Title, Expect: e.Display(), OK: ok})
+		c := checkLine{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: "lesson", Kind: "check", Step: s.Title, Expect: e.Display(), OK: ok}
+		if outcome == lesson.Uncheckable {
+			no := false
+			c.Checkable = &no
+		}
+		line, _ := json.Marshal(c)
 		fmt.Fprintf(u.out, "%s\n", line)
+		return
+	}
+	if outcome == lesson.Uncheckable {
+		u.printf("  %s %s %s\n", u.styles.Paint(timeline.RoleDim, "–"), e.Display(), u.styles.Paint(timeline.RoleDim, "(not checkable here: no kernel lane)"))
 		return
 	}
 	if ok {
@@ -336,6 +347,9 @@ func (u *termUI) Done(r lesson.Result) {
 		u.printf("\nYou left lesson %d at step %d, before any step ran. Come back with the same command.\n", r.Lesson, u.steps)
 	case r.Quit:
 		u.printf("\nYou left lesson %d at step %d of %d: %d of %d checks passed so far.\n", r.Lesson, u.steps, u.total, r.Passed, r.Checks)
+	case r.OK() && r.Uncheckable > 0:
+		u.printf("\n%s Lesson %d done: all %d checks passed on the real wire; %d on the kernel's sockets could not be checked here (%s).\n",
+			u.styles.Paint(timeline.RoleGood, "✓"), r.Lesson, r.Checks, r.Uncheckable, r.UncheckableWhy)
 	case r.OK():
 		u.printf("\n%s Lesson %d done: all %d checks passed on the real wire.\n", u.styles.Paint(timeline.RoleGood, "✓"), r.Lesson, r.Checks)
 	default:

@@ -60,7 +60,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	spec := sessionSpec{iface: *iface, filter: fmt.Sprintf("tcp port %d", *port),
-		title: fmt.Sprintf("playground serve on port %d", *port), screen: newScreen(env, out)}
+		title: fmt.Sprintf("playground serve on port %d", *port), screen: newScreen(env, out),
+		kernel: true, kernelPorts: []uint16{uint16(*port)}}
 	if *port < 1024 {
 		spec.asRoot = listen // a port below 1024 needs root to bind: bind it before the drop
 	}

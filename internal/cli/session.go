@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/tcp-playground/playground/pkg/capture"
@@ -24,6 +25,11 @@ type liveSession struct {
 	screen *timeline.AsyncView
 	files  pendingFiles
 
+	kernel    *kernelLane // nil when the kernel lane is off
+	kernelOff string      // why it is off, when it was asked for
+	addCtx    context.Context
+	stopAdds  context.CancelFunc
+
 	mu        sync.Mutex
 	observers []func(timeline.Event)
 }
@@ -36,12 +42,18 @@ type sessionSpec struct {
 	// asRoot, if set, runs once the timeline runs and before root is
 	// dropped: for what needs root, such as a port below 1024.
 	asRoot func(*liveSession) error
+	// kernel asks for the kernel lane: the sockets' states on these ports
+	// (every port when empty), and with queues their queues too.
+	kernel      bool
+	kernelPorts []uint16
+	queues      bool
 }
 
 // openSession opens the capture, starts the timeline on the screen, drops
 // root, then creates the output files as the learner. On failure
 // everything it started is stopped, the screen too.
 func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, error) {
+	reserveProcs()
 	reader, err := live.Open(live.Options{Interface: spec.iface, Filter: spec.filter})
 	if err != nil {
 		spec.screen.Close()
@@ -57,6 +69,18 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 			return fail(err)
 		}
 	}
+	if spec.kernel {
+		// The BPF program is loaded as root; its ring buffer stays
+		// readable after the drop. Where it can't load, one line says why
+		// and the other lanes go on.
+		lane, err := openKernelLane(spec.kernelPorts)
+		if err != nil {
+			s.kernelOff = err.Error()
+			fmt.Fprintf(env.Stderr, "kernel lane off (%v): the wire and the programs' lanes go on\n", err)
+		} else {
+			s.kernel = lane
+		}
+	}
 	if _, err := dropPrivileges(); err != nil {
 		return fail(err)
 	}
@@ -65,13 +89,31 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 		return fail(err)
 	}
 	s.files.set(files)
+	if s.kernel != nil {
+		s.kernel.start(spec.kernelPorts, spec.queues, func(e timeline.Event) { s.live.Add(s.addCtx, e) })
+	}
 	return s, nil
+}
+
+// reserveProcs makes room for the readers that wait in system calls: the
+// capture in libpcap's poll (in C), the kernel lane in epoll_wait. A
+// goroutine blocked there keeps its P until the runtime's monitor takes it
+// back, which it may do only 10-20 ms later; on a 2-core machine the two
+// readers held both Ps, and the timeline's goroutine, runnable, waited that
+// long: events reached the merger after its reorder window and showed as
+// late (measured: 0-11 late events per lesson 1 run; with two more Ps, none
+// in 8 runs).
+func reserveProcs() {
+	if n := runtime.NumCPU() + 2; runtime.GOMAXPROCS(0) < n {
+		runtime.GOMAXPROCS(n)
+	}
 }
 
 // startSession starts the timeline of reader's segments (none if nil) and
 // the programs' events, shown on screen.
 func startSession(reader *capture.Reader, screen *timeline.AsyncView) *liveSession {
 	s := &liveSession{reader: reader, screen: screen}
+	s.addCtx, s.stopAdds = context.WithCancel(context.Background())
 	s.live = timeline.StartLive(reader, s.emit, s.files.Frame)
 	return s
 }
@@ -104,15 +146,35 @@ func (s *liveSession) Observe(fn func(timeline.Event)) {
 // Failed is closed when the capture or the screen failed.
 func (s *liveSession) Failed() <-chan struct{} { return s.live.Failed() }
 
+// Unavailable says why events of a source can't be seen in this session
+// ("" when they can): the kernel lane may be off.
+func (s *liveSession) Unavailable(src timeline.Source) string {
+	if src == timeline.SourceKernel && s.kernel == nil {
+		if s.kernelOff == "" {
+			return "the kernel lane is not running"
+		}
+		return s.kernelOff
+	}
+	return ""
+}
+
 // Stop ends the capture, then the timeline, the screen and the files; with
 // report, it says what the capture counted and what the screen skipped.
 func (s *liveSession) Stop(env Env, report bool) error {
+	var lost uint64
+	if s.kernel != nil {
+		lost = s.kernel.stop()
+	}
+	s.stopAdds()
 	err := errors.Join(s.live.Stop(), s.screen.Close(), s.files.Close())
 	if !report {
 		return err
 	}
 	st := s.live.Stats()
 	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel", st.Segments, st.KernelDropped)
+	if s.kernel != nil {
+		fmt.Fprintf(env.Stderr, ", %d kernel events lost", lost)
+	}
 	if n := s.screen.Skipped(); n > 0 {
 		fmt.Fprintf(env.Stderr, ", %d events not shown because the terminal was too slow", n)
 	}

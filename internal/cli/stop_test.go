@@ -87,7 +87,7 @@ func TestCtrlCStopsWithinASecond(t *testing.T) {
 func TestLessonWithoutTerminal(t *testing.T) {
 	skipUnlessCapture(t)
 	code, out, errOut := run(t, "lesson1", "--no-color", "--port", strconv.Itoa(freePort(t)))
-	if code != 0 || !strings.Contains(out, "all 14 checks passed") {
+	if code != 0 || !strings.Contains(out, "all 23 checks passed") {
 		t.Errorf("exit %d, stderr %q:\n%s", code, errOut, out)
 	}
 }

@@ -348,7 +348,7 @@ func TestLessonToTheEndInTmux(t *testing.T) {
 	}
 	s.waitCount("In another terminal, type:", 1)
 	s.press("Enter")
-	s.waitCount("Lesson 1 done: all 14 checks passed", 1)
+	s.waitCount("Lesson 1 done: all 23 checks passed", 1)
 	deadline := time.Now().Add(tmuxWait)
 	for done, status := s.exited(); !done || status != "0"; done, status = s.exited() {
 		if time.Now().After(deadline) {

@@ -36,7 +36,11 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	session, err := openSession(env, out, sessionSpec{iface: *iface, filter: expr, title: "playground watch " + expr, screen: newScreen(env, out)})
+	spec := sessionSpec{iface: *iface, filter: expr, title: "playground watch " + expr, screen: newScreen(env, out), kernel: true}
+	if *port != 0 {
+		spec.kernelPorts = []uint16{uint16(*port)} // else every port, as the capture sees every one
+	}
+	session, err := openSession(env, out, spec)
 	if err != nil {
 		return err
 	}

@@ -147,7 +147,14 @@ func TestWatchSeesOtherPrograms(t *testing.T) {
 	events := parseJSONLines(t, out.String())
 	streams := map[string]bool{}
 	var sawHello, sawReply, sawGET bool
+	// The kernel lane shows the sockets of programs the playground did not
+	// start: node's accepted sockets and the clients' own.
+	kernelStates := map[string]bool{}
 	for _, e := range events {
+		if e.Source == "kernel" {
+			kernelStates[e.Side+" "+e.Old+" → "+e.New] = true
+			continue
+		}
 		if e.Source != "wire" {
 			t.Errorf("watch showed a %s event", e.Source)
 		}
@@ -168,7 +175,12 @@ func TestWatchSeesOtherPrograms(t *testing.T) {
 	if len(streams) != 2 || !sawHello || !sawReply || !sawGET {
 		t.Errorf("clients %v, nc's line %v, node's reply %v, curl's GET %v:\n%s", streams, sawHello, sawReply, sawGET, raw)
 	}
-	if !strings.Contains(errOut.String(), "dropped by the kernel") {
+	for _, want := range []string{"server SYN_RECV → ESTABLISHED", "client SYN_SENT → ESTABLISHED", "client FIN_WAIT2 → TIME_WAIT"} {
+		if !kernelStates[want] {
+			t.Errorf("the kernel lane did not show %s: %v", want, kernelStates)
+		}
+	}
+	if !strings.Contains(errOut.String(), "dropped by the kernel") || !strings.Contains(errOut.String(), "0 kernel events lost") {
 		t.Errorf("no summary on stderr: %q", errOut.String())
 	}
 	nodeMu.Lock()

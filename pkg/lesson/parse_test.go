@@ -44,7 +44,7 @@ func TestLessonFiles(t *testing.T) {
 		t.Errorf("lesson 1 front matter: %+v", one)
 	}
 	hs := one.Steps[1]
-	if len(hs.Actions) != 1 || hs.Actions[0].Verb != "dial" || len(hs.Expects) != 4 || hs.Predict == nil {
+	if len(hs.Actions) != 1 || hs.Actions[0].Verb != "dial" || len(hs.Expects) != 8 || hs.Predict == nil {
 		t.Errorf("lesson 1 step 2: %+v", hs)
 	}
 	if !strings.Contains(hs.Node, `server.on("connection"`) || !strings.Contains(hs.Go, "ln.Accept()") {

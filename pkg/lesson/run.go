@@ -42,6 +42,22 @@ type Session interface {
 	Failed() <-chan struct{}
 }
 
+// LaneReporter is a Session that may run without some sources (the kernel
+// lane needs BPF): Unavailable says why a source can't be seen, "" when it
+// can. A check on such a source is shown as not checkable, not as failed.
+type LaneReporter interface {
+	Unavailable(source timeline.Source) string
+}
+
+// Outcome is how one check of a step went.
+type Outcome uint8
+
+const (
+	Passed      Outcome = iota
+	Failed              // its event was not seen (or, for expect-none, was)
+	Uncheckable         // its source can't be seen here (Result.UncheckableWhy)
+)
+
 // Key is what the learner asked for at a step's prompt.
 type Key int
 
@@ -73,7 +89,7 @@ type UI interface {
 	Predict(ctx context.Context, p *Predict) error
 	// Ran shows what a step's checks found, then its answer and its
 	// explanation.
-	Ran(n int, s *Step, passed []bool)
+	Ran(n int, s *Step, outcomes []Outcome)
 	// TryItYourself keeps everything running until the learner is done.
 	TryItYourself(ctx context.Context, addr netip.AddrPort) error
 	// WaitOutside asks the learner to connect with a client of their own
@@ -91,6 +107,10 @@ type Result struct {
 	Passed  int      // expectations seen
 	Missing []string // "step title: expect text" of each one not seen
 	Quit    bool     // the learner quit before the end
+	// Uncheckable counts checks on a source this session can't see, and
+	// UncheckableWhy says why; they are neither passed nor failed.
+	Uncheckable    int
+	UncheckableWhy string
 }
 
 // OK reports whether every check passed and the lesson was finished.
@@ -162,7 +182,7 @@ type runner struct {
 	client *client.Client
 
 	lastConn atomic.Uint64 // the server's latest connection, for server-close
-	checked  [][]bool      // each step's checks; nil for a step not run
+	checked  [][]Outcome   // each step's checks; nil for a step not run
 }
 
 // steps walks the lesson. No step runs twice: b shows an earlier step as
@@ -170,7 +190,7 @@ type runner struct {
 // state the steps before it left, the one it was written for.
 func (r *runner) steps(ctx context.Context) error {
 	r.ui.Lesson(r.lesson)
-	r.checked = make([][]bool, len(r.lesson.Steps))
+	r.checked = make([][]Outcome, len(r.lesson.Steps))
 	for i := range r.lesson.Steps {
 		step := &r.lesson.Steps[i]
 		r.ui.Step(i+1, step)
@@ -184,12 +204,12 @@ func (r *runner) steps(ctx context.Context) error {
 				return err
 			}
 		}
-		passed, err := r.runStep(ctx, step)
+		outcomes, err := r.runStep(ctx, step)
 		if err != nil {
 			return err
 		}
-		r.checked[i] = passed
-		r.ui.Ran(i+1, step, passed)
+		r.checked[i] = outcomes
+		r.ui.Ran(i+1, step, outcomes)
 	}
 	return nil
 }
@@ -223,10 +243,21 @@ func (r *runner) prompt(ctx context.Context, i int) error {
 	}
 }
 
-// runStep acts and checks one step; passed says, per expectation, whether
-// it was met.
-func (r *runner) runStep(ctx context.Context, step *Step) ([]bool, error) {
-	done := r.check.start(step.Expects)
+// runStep acts and checks one step: an outcome per expectation.
+func (r *runner) runStep(ctx context.Context, step *Step) ([]Outcome, error) {
+	// Checks on a source this session can't see are not waited for.
+	var checkable []Expect
+	var index []int // checkable's place in step.Expects
+	outcomes := make([]Outcome, len(step.Expects))
+	for i, x := range step.Expects {
+		if why := r.unavailable(x.Source); why != "" {
+			outcomes[i] = Uncheckable
+			r.result.UncheckableWhy = why
+			continue
+		}
+		checkable, index = append(checkable, x), append(index, i)
+	}
+	done := r.check.start(checkable)
 	for i := range step.Actions {
 		a := &step.Actions[i]
 		if err := a.def.run(r, ctx, a, done); err != nil {
@@ -250,25 +281,39 @@ func (r *runner) runStep(ctx context.Context, step *Step) ([]bool, error) {
 	// Let the timeline show this step's last events before the checks.
 	r.settle(ctx)
 	matched := r.check.finish()
-	passed := make([]bool, len(step.Expects))
-	for i := range step.Expects {
-		passed[i] = matched[i] != step.Expects[i].None // an expect-none passes when not seen
+	for j, x := range checkable {
+		outcomes[index[j]] = Failed
+		if matched[j] != x.None { // an expect-none passes when not seen
+			outcomes[index[j]] = Passed
+		}
 	}
-	return passed, ctx.Err()
+	return outcomes, ctx.Err()
+}
+
+// unavailable says why the session can't see a source ("" if it can).
+func (r *runner) unavailable(source timeline.Source) string {
+	if lr, ok := r.sess.(LaneReporter); ok {
+		return lr.Unavailable(source)
+	}
+	return ""
 }
 
 // tally sums up the checks of every step that ran.
 func (r *runner) tally() {
-	r.result.Checks, r.result.Passed, r.result.Missing = 0, 0, nil
-	for i, passed := range r.checked {
+	r.result.Checks, r.result.Passed, r.result.Missing, r.result.Uncheckable = 0, 0, nil, 0
+	for i, outcomes := range r.checked {
 		step := &r.lesson.Steps[i]
-		for j, ok := range passed {
-			r.result.Checks++
-			if ok {
+		for j, o := range outcomes {
+			switch o {
+			case Uncheckable:
+				r.result.Uncheckable++
+				continue
+			case Passed:
 				r.result.Passed++
-			} else {
+			default:
 				r.result.Missing = append(r.result.Missing, step.Title+": "+step.Expects[j].Display())
 			}
+			r.result.Checks++
 		}
 	}
 }

@@ -101,10 +101,10 @@ func (u *scriptUI) Predict(ctx context.Context, p *Predict) error {
 	}
 	return nil
 }
-func (u *scriptUI) Ran(n int, s *Step, passed []bool) {
+func (u *scriptUI) Ran(n int, s *Step, outcomes []Outcome) {
 	var marks []string
-	for _, ok := range passed {
-		marks = append(marks, map[bool]string{true: "✓", false: "✗"}[ok])
+	for _, o := range outcomes {
+		marks = append(marks, map[Outcome]string{Passed: "✓", Failed: "✗", Uncheckable: "–"}[o])
 	}
 	u.record("ran %d %s", n, strings.Join(marks, ""))
 }
@@ -405,5 +405,43 @@ func TestEngineEveryAction(t *testing.T) {
 				t.Fatalf("result %+v, err %v; events %v", r, err, sess.kinds())
 			}
 		})
+	}
+}
+
+// noKernel is a session without the kernel lane.
+type noKernel struct{ *programSession }
+
+func (noKernel) Unavailable(src timeline.Source) string {
+	if src == timeline.SourceKernel {
+		return "no BPF here"
+	}
+	return ""
+}
+
+// TestKernelChecksWithoutTheLane: where the kernel lane can't run, its
+// checks are not checkable (not failures); where it runs, a missing kernel
+// event fails like any other.
+func TestKernelChecksWithoutTheLane(t *testing.T) {
+	text := "---\nlesson: 1\ntitle: T\n---\n## S\n```js\nx\n```\n```go\ny\n```\n" +
+		"<!-- do: listen -->\n<!-- expect: server listening -->\n<!-- expect: kernel state side=server new=LISTEN -->\n"
+	l, err := Parse("l.md", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := fastOptions(true)
+	opts.CheckTimeout = 200 * time.Millisecond
+
+	ui := &scriptUI{}
+	r, err := Run(context.Background(), l.WithPort(freePort(t)), opts, noKernel{startProgramSession(t)}, ui)
+	if err != nil || !r.OK() || r.Checks != 1 || r.Uncheckable != 1 || r.UncheckableWhy != "no BPF here" {
+		t.Errorf("without the lane: %+v, %v", r, err)
+	}
+	if got := strings.Join(ui.calls, "|"); !strings.Contains(got, "ran 1 ✓–") {
+		t.Errorf("calls %s", got)
+	}
+
+	r, err = Run(context.Background(), l.WithPort(freePort(t)), opts, startProgramSession(t), &scriptUI{})
+	if err != nil || r.OK() || r.Checks != 2 || r.Uncheckable != 0 || len(r.Missing) != 1 {
+		t.Errorf("with a lane that saw nothing: %+v, %v", r, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/client"
+	"github.com/tcp-playground/playground/pkg/kernel"
 	"github.com/tcp-playground/playground/pkg/server"
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
@@ -125,6 +126,7 @@ var sourceDefs = []struct {
 	{timeline.SourceWire, "a captured segment: what the kernels sent", kindNames(capture.KindACK, capture.KindRST, "*")},
 	{timeline.SourceServer, "the lesson's server code", kindNames(server.Listening, server.Error, "")},
 	{timeline.SourceClient, "the lesson's client code", kindNames(client.Dialing, client.Error, "")},
+	{timeline.SourceKernel, "the kernel's sockets: a state change, or a change of the queues", kindNames(timeline.KernelState, timeline.KernelQueue, "")},
 }
 
 // kindNames lists the String of every kind from first to last, plus extra.
@@ -152,7 +154,19 @@ type condDef struct {
 	match   func(c *Cond, e *timeline.Event) bool
 }
 
-var wireOnly = []timeline.Source{timeline.SourceWire}
+var (
+	wireOnly   = []timeline.Source{timeline.SourceWire}
+	kernelOnly = []timeline.Source{timeline.SourceKernel}
+)
+
+// stateNames are Linux's TCP state names.
+func stateNames() []string {
+	var names []string
+	for st := kernel.Established; st <= kernel.NewSynRecv; st++ {
+		names = append(names, st.String())
+	}
+	return names
+}
 
 var condDefs = []condDef{
 	{"from", argWord, []string{"client", "server"}, "the side that sent the segment", wireOnly, func(c *Cond, e *timeline.Event) bool {
@@ -200,6 +214,24 @@ var condDefs = []condDef{
 	}},
 	{"detail", argWord, nil, "a program event's detail or error contains the word ('-' for spaces)", []timeline.Source{timeline.SourceServer, timeline.SourceClient}, func(c *Cond, e *timeline.Event) bool {
 		return strings.Contains(programDetail(e), strings.ReplaceAll(c.text, "-", " "))
+	}},
+	{"side", argWord, []string{"client", "server"}, "the end of the connection it belongs to (the client sent the SYN)", nil, func(c *Cond, e *timeline.Event) bool {
+		return e.Side().String() == c.text
+	}},
+	{"old", argWord, stateNames(), "the state a socket left", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelState && e.Kernel.Old == c.text
+	}},
+	{"new", argWord, stateNames(), "the state a socket entered (TIME_WAIT as sock_diag confirms it)", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelState && e.Kernel.New == c.text
+	}},
+	{"accept-queue", argNumber, nil, "a listener's accept queue: handshakes done, not yet accepted", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelQueue && e.Kernel.Listener && uint64(e.Kernel.AcceptQueue) == c.num
+	}},
+	{"backlog", argNumber, nil, "a listener's backlog, as the kernel applies it", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelQueue && e.Kernel.Listener && uint64(e.Kernel.Backlog) == c.num
+	}},
+	{"window", argNumber, nil, "the receive window a connection advertises, in bytes", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelQueue && e.Kernel.HasWindow && uint64(e.Kernel.Window) == c.num
 	}},
 	{"min", argNumber, nil, "at least N such events (default 1)", nil, func(*Cond, *timeline.Event) bool {
 		return true // a count, not a property of one event

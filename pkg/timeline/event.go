@@ -185,8 +185,8 @@ func (l *Linker) Link(e *Event) {
 			}
 		case k.Old == "SYN_SENT" || k.New == "SYN_SENT":
 			k.Side = SideClient // only a client sends a SYN first
-		case k.Old == "LISTEN" || k.New == "LISTEN" || k.Listener:
-			k.Side = SideServer
+		case k.Old == "LISTEN" || k.New == "LISTEN" || k.Old == "SYN_RECV" || k.New == "SYN_RECV" || k.Listener:
+			k.Side = SideServer // a listener, or a connection it is answering
 		}
 	}
 }

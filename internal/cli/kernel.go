@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tcp-playground/playground/pkg/kernel"
+	"github.com/tcp-playground/playground/pkg/timeline"
+)
+
+// queuePoll is how often a lesson's kernel lane asks sock_diag for the
+// queues: fast enough to see an accept queue fill, one cheap netlink dump
+// filtered by port in the kernel.
+const queuePoll = 20 * time.Millisecond
+
+// kernelLane feeds the kernel's side of the sockets to a session: state
+// changes from the tracepoint (TIME_WAIT confirmed by sock_diag), and,
+// when asked, the queues' changes polled from sock_diag.
+type kernelLane struct {
+	tracer *kernel.Tracer
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// openKernelLane loads the BPF program for the ports (all ports when none
+// are given). Call it as root; it keeps working after root is dropped.
+func openKernelLane(ports []uint16) (*kernelLane, error) {
+	tracer, err := kernel.Open(kernel.Options{Ports: ports, AllPorts: len(ports) == 0})
+	if err != nil {
+		return nil, err
+	}
+	return &kernelLane{tracer: tracer}, nil
+}
+
+// start sends the lane's events to add until stop; with queues, it also
+// polls the ports' queues.
+func (k *kernelLane) start(ports []uint16, queues bool, add func(timeline.Event)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		k.tracer.Run(ctx, func(c kernel.StateChange) { add(stateEvent(c)) })
+	}()
+	if queues {
+		k.wg.Add(1)
+		go func() {
+			defer k.wg.Done()
+			kernel.WatchQueues(ctx, kernel.Filter{Ports: ports}, queuePoll, newQueueReporter(add).report)
+		}()
+	}
+}
+
+// stop ends the lane and says how many events the ring buffer lost.
+func (k *kernelLane) stop() (lost uint64) {
+	if k.cancel != nil {
+		k.cancel()
+	}
+	k.wg.Wait()
+	lost = k.tracer.Lost()
+	k.tracer.Close()
+	return lost
+}
+
+// stateEvent turns a state change into a timeline event; a FIN_WAIT2 →
+// CLOSE that left a TIME_WAIT socket behind is shown as what it is.
+func stateEvent(c kernel.StateChange) timeline.Event {
+	e := timeline.KernelEvent{Time: c.Time, Kind: timeline.KernelState,
+		Local: unmap(c.Local), Remote: peer(c.Remote),
+		Old: c.Old.String(), New: c.New.String(), PID: c.PID, Comm: c.Comm}
+	if c.MaybeTimeWait() {
+		if s, ok, err := kernel.TimeWaitOf(c); err == nil && ok {
+			e.New, e.TimeLeft = kernel.TimeWait.String(), s.TimerLeft
+		}
+	}
+	return timeline.KernelEventOf(e)
+}
+
+// queueReporter shows a socket's queues when they change from what was
+// last shown, starting from empty: a connection whose queues stay empty
+// says nothing, and state changes are the tracer's to show.
+type queueReporter struct {
+	add   func(timeline.Event)
+	shown map[netip.AddrPort]map[netip.AddrPort]queueSnapshot
+}
+
+type queueSnapshot struct {
+	accept, backlog, recv, send uint32
+	zeroWindow                  bool
+}
+
+func newQueueReporter(add func(timeline.Event)) *queueReporter {
+	return &queueReporter{add: add, shown: map[netip.AddrPort]map[netip.AddrPort]queueSnapshot{}}
+}
+
+func (q *queueReporter) report(c kernel.QueueChange) {
+	s := c.Socket
+	local, remote := unmap(s.Local), peer(s.Remote)
+	byRemote := q.shown[local]
+	if c.Gone {
+		delete(byRemote, remote)
+		if len(byRemote) == 0 {
+			delete(q.shown, local)
+		}
+		return
+	}
+	listener := s.State == kernel.Listen
+	snap := queueSnapshot{recv: s.RecvQueue, send: s.SendQueue}
+	if listener {
+		snap = queueSnapshot{accept: s.AcceptQueue, backlog: s.Backlog}
+	}
+	window, hasWindow := uint32(0), false
+	if s.Info != nil && s.Info.HasRcvWnd && !listener {
+		window, hasWindow = s.Info.RcvWnd, true
+		snap.zeroWindow = window == 0 && s.State == kernel.Established
+	}
+	before := byRemote[remote]
+	if before == snap {
+		return
+	}
+	if byRemote == nil {
+		byRemote = map[netip.AddrPort]queueSnapshot{}
+		q.shown[local] = byRemote
+	}
+	byRemote[remote] = snap
+	e := timeline.KernelEvent{Time: c.Time, Kind: timeline.KernelQueue, Local: local, Remote: remote,
+		Listener: listener, AcceptQueue: s.AcceptQueue, Backlog: s.Backlog,
+		RecvQueue: s.RecvQueue, SendQueue: s.SendQueue, Window: window, HasWindow: hasWindow}
+	if listener {
+		e.Side = timeline.SideServer
+	}
+	q.add(timeline.KernelEventOf(e))
+}
+
+// unmap writes an IPv4-mapped address as plain IPv4, as on the wire.
+func unmap(a netip.AddrPort) netip.AddrPort {
+	if !a.IsValid() {
+		return a
+	}
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// peer is a socket's remote address, or none for a listener (0.0.0.0:0).
+func peer(a netip.AddrPort) netip.AddrPort {
+	if a.Port() == 0 && (!a.IsValid() || a.Addr().IsUnspecified()) {
+		return netip.AddrPort{}
+	}
+	return unmap(a)
+}
