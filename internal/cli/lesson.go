@@ -89,13 +89,9 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	// for keys.
 	interactive := !*auto && !out.json && isTerminal(env.Stdin) && isTerminal(env.Stdout)
 	ui := newLessonUI(env, out)
-	var ports []uint16
-	for _, p := range l.Ports() {
-		ports = append(ports, uint16(p))
-	}
 	session, err := openSession(env, out, sessionSpec{iface: *iface, filter: lessonFilter(l),
 		title: fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title), screen: ui.screen,
-		kernel: true, kernelPorts: ports, queues: true})
+		kernel: true, kernelPorts: lessonPorts(l), queues: true})
 	if err != nil {
 		return err
 	}
@@ -139,6 +135,15 @@ func newLessonUI(env Env, out *outputFlags) *termUI {
 	styles := timeline.NewStyles(!out.json && timeline.ColorFor(env.Stdout, out.noColor))
 	newView := func(w io.Writer) timeline.Summarizer { return out.screenOn(env, w) }
 	return newTermUI(env.Stdout, newView, styles, width, out.json)
+}
+
+// lessonPorts are the ports the kernel lane watches for a lesson.
+func lessonPorts(l *lesson.Lesson) []uint16 {
+	var ports []uint16
+	for _, p := range l.Ports() {
+		ports = append(ports, uint16(p))
+	}
+	return ports
 }
 
 // lessonFilter captures every port the lesson uses.
