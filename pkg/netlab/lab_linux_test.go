@@ -218,7 +218,15 @@ func TestEcho(t *testing.T) {
 			}
 		})
 	}
+	// A packet the link has received may still be on its way out (the
+	// last ACK of a close): wait until the link is idle before counting.
 	st := lab.Stats()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); st = lab.Stats() {
+		if st.ClientToServer.Forwarded == st.ClientToServer.Received && st.ServerToClient.Forwarded == st.ServerToClient.Received {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, c := range []Counters{st.ClientToServer, st.ServerToClient} {
 		if c.Forwarded < 4 || c.Dropped() != 0 || c.Forwarded != c.Received {
 			t.Errorf("counters %+v", c)
