@@ -57,7 +57,7 @@ func (l kernelLane) side() Side                                { return l.ev.Sid
 func (l kernelLane) glyph() string                             { return "◇ " }
 func (l kernelLane) style(s *Styles) style                     { return s.kernel }
 
-func (l kernelLane) summary(e *Event) string {
+func (l kernelLane) summary(payloadLen int) string {
 	ev := l.ev
 	who := ev.Side.String()
 	if who == "" {
@@ -80,7 +80,7 @@ func (l kernelLane) summary(e *Event) string {
 	return s
 }
 
-func (l kernelLane) short(e *Event) string { return l.summary(e) }
+func (l kernelLane) short(payloadLen int) string { return l.summary(payloadLen) }
 
 // stateNotes explain the transitions a learner meets, by "OLD NEW".
 var stateNotes = map[string]string{
@@ -107,7 +107,7 @@ var stateNotes = map[string]string{
 	"TIME_WAIT CLOSE":        "TIME_WAIT is over",
 }
 
-func (l kernelLane) note(e *Event) string {
+func (l kernelLane) note(payloadLen int) string {
 	ev := l.ev
 	if ev.Kind == KernelQueue {
 		if ev.Listener {

@@ -286,7 +286,7 @@ func (v *LadderView) appendMarker(gap int, e *Event) {
 	text.reset()
 	budget := gap - 2
 	pieces := []piece{{st, glyph + e.Kind()}}
-	if sum := l.short(e); sum != "" {
+	if sum := l.short(e.PayloadLen()); sum != "" {
 		pieces = append(pieces, piece{style{}, " " + sum})
 	}
 	if e.Late {

@@ -39,13 +39,15 @@ type lane interface {
 	glyph() string // the marker before its kind: "● ", "○ ", "◇ "
 	style(s *Styles) style
 	// summary says what it saw, in the terms of the code or kernel that
-	// saw it: "connection from 127.0.0.1:53782", "5 bytes".
-	summary(e *Event) string
+	// saw it: "connection from 127.0.0.1:53782", "5 bytes". payloadLen is
+	// the event's (a preview may be shorter). The methods take no *Event,
+	// so that an event a view renders does not escape to the heap.
+	summary(payloadLen int) string
 	// short is summary made short enough for a ladder marker, without
 	// repeating the kind.
-	short(e *Event) string
+	short(payloadLen int) string
 	// note explains it for a learner.
-	note(e *Event) string
+	note(payloadLen int) string
 	// fill sets its own fields of the JSON shape.
 	fill(j *JSONProgramEvent)
 }
@@ -78,7 +80,7 @@ func (e *Event) Side() Side {
 // terms of what saw it: "connection from 127.0.0.1:53782 (IPv4)", "5 bytes".
 func ProgramSummary(e *Event) string {
 	if l := e.lane(); l != nil {
-		return l.summary(e)
+		return l.summary(e.PayloadLen())
 	}
 	return ""
 }
@@ -86,7 +88,7 @@ func ProgramSummary(e *Event) string {
 // ProgramNote explains a server, client or kernel event for a learner.
 func ProgramNote(e *Event) string {
 	if l := e.lane(); l != nil {
-		return l.note(e)
+		return l.note(e.PayloadLen())
 	}
 	return ""
 }
@@ -101,7 +103,7 @@ func (l serverLane) side() Side                                { return SideServ
 func (l serverLane) glyph() string                             { return "● " }
 func (l serverLane) style(s *Styles) style                     { return s.server }
 
-func (l serverLane) summary(e *Event) string {
+func (l serverLane) summary(payloadLen int) string {
 	ev := l.ev
 	switch ev.Kind {
 	case server.Listening:
@@ -111,7 +113,7 @@ func (l serverLane) summary(e *Event) string {
 		return fmt.Sprintf("connection from %s · remoteAddress %s remotePort %d remoteFamily %s · address() %s",
 			ev.Remote, ev.NodeRemoteAddress, ev.Remote.Port(), ev.Family, ev.Local)
 	case server.Data, server.Write:
-		return Plural(e.PayloadLen(), "byte") + errSuffix(ev.Err)
+		return Plural(payloadLen, "byte") + errSuffix(ev.Err)
 	case server.Close:
 		if ev.Detail != "" {
 			return ev.Detail + errSuffix(ev.Err)
@@ -123,17 +125,17 @@ func (l serverLane) summary(e *Event) string {
 	return ""
 }
 
-func (l serverLane) short(e *Event) string {
+func (l serverLane) short(payloadLen int) string {
 	switch l.ev.Kind {
 	case server.Listening:
 		return "on " + l.ev.Local.String()
 	case server.Connection:
 		return "from " + l.ev.Remote.String()
 	}
-	return l.summary(e)
+	return l.summary(payloadLen)
 }
 
-func (l serverLane) note(e *Event) string {
+func (l serverLane) note(payloadLen int) string {
 	switch l.ev.Kind {
 	case server.Listening:
 		return "the kernel now answers connections to port " + strconv.Itoa(int(l.ev.Local.Port())) + "; nothing is sent"
@@ -142,7 +144,7 @@ func (l serverLane) note(e *Event) string {
 	case server.Data:
 		return "one read returned these bytes"
 	case server.Write:
-		return writeNote("your code", e.PayloadLen(), l.ev.Err)
+		return writeNote("your code", payloadLen, l.ev.Err)
 	case server.Close:
 		if l.ev.Conn == 0 {
 			return "the server stops listening"
@@ -169,7 +171,7 @@ func (l clientLane) side() Side                                { return SideClie
 func (l clientLane) glyph() string                             { return "○ " }
 func (l clientLane) style(s *Styles) style                     { return s.client }
 
-func (l clientLane) summary(e *Event) string {
+func (l clientLane) summary(payloadLen int) string {
 	ev := l.ev
 	switch ev.Kind {
 	case client.Dialing:
@@ -180,31 +182,31 @@ func (l clientLane) summary(e *Event) string {
 		if errors.Is(ev.Err, io.EOF) {
 			return "end of stream (the server sent FIN)"
 		}
-		return Plural(e.PayloadLen(), "byte") + errSuffix(ev.Err)
+		return Plural(payloadLen, "byte") + errSuffix(ev.Err)
 	case client.HalfClose, client.Close, client.Abort, client.Error:
 		return ev.Detail + errSuffix(ev.Err)
 	}
 	return ""
 }
 
-func (l clientLane) short(e *Event) string {
+func (l clientLane) short(payloadLen int) string {
 	switch l.ev.Kind {
 	case client.Dialing:
 		return "to " + l.ev.Remote.String()
 	case client.Connected:
 		return "from " + l.ev.Local.String()
 	}
-	return l.summary(e)
+	return l.summary(payloadLen)
 }
 
-func (l clientLane) note(e *Event) string {
+func (l clientLane) note(payloadLen int) string {
 	switch l.ev.Kind {
 	case client.Dialing:
 		return "connect(): the client's kernel sends SYN"
 	case client.Connected:
 		return "connect() returned: the handshake is done"
 	case client.Write:
-		return writeNote("the client", e.PayloadLen(), l.ev.Err)
+		return writeNote("the client", payloadLen, l.ev.Err)
 	case client.Read:
 		return "one read returned"
 	case client.HalfClose:
