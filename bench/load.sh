@@ -83,7 +83,8 @@ echo "==> building playground and bench/load in $TMP"
 OUT=$TMP/serve.json
 ERR=$TMP/serve.err
 echo "==> playground serve --port $PORT --json"
-"$TMP/playground" serve --port "$PORT" --json >"$OUT" 2>"$ERR" &
+# SERVE_FLAGS adds flags, e.g. SERVE_FLAGS=--no-kernel to measure without the kernel lane.
+"$TMP/playground" serve --port "$PORT" --json ${SERVE_FLAGS:-} >"$OUT" 2>"$ERR" &
 SERVE_PID=$!
 for ((i = 0; i < SERVE_WAIT * 20; i++)); do
 	grep -q 'serving on' "$ERR" && break
@@ -150,6 +151,10 @@ check "server connection" "${C[server_connection]}" "$CONNS"
 check "server close (connections)" "${C[server_close]}" "$CONNS"
 check "kernel drops" "${C[kernel_drops]}" 0
 check "skipped-events lines" "${C[skipped_lines]}" 0
+if lost=$(grep -o '[0-9]* kernel events lost' "$ERR"); then
+	check "kernel lane: events lost" "${lost%% *}" 0
+	printf '%-28s %8s\n' "kernel lane: events shown" "$(grep -c '"source":"kernel"' "$OUT")"
+fi
 check "failed connections" "$FAILED" 0
 printf '%-28s %8s\n' "segments captured" "${C[segments_captured]}"
 printf 'other counts: wire ACK %s DATA %s FIN %s RST %s; server data %s write %s error %s; skipped events %s (stderr %s); non-JSON lines %s\n' \

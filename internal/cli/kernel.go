@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -31,6 +32,11 @@ func openKernelLane(ports []uint16) (*kernelLane, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Loading parsed the kernel's BTF (a 6 MB mapping and the types read
+	// from it) for one offset: give that memory back now, once, rather
+	// than carry it through the session (serve idles at 35 MiB instead of
+	// 51 MiB).
+	debug.FreeOSMemory()
 	return &kernelLane{tracer: tracer}, nil
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
-const lessonSynopsis = "playground lessonN [--auto] [--port N] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html]   (or: playground lesson N)"
+const lessonSynopsis = "playground lessonN [--auto] [--port N] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel]   (or: playground lesson N)"
 
 // lessonNumber reads "lesson3" (n from the command's name) or "lesson 3".
 func lessonNumber(name string, args []string) (int, []string, error) {
@@ -91,7 +91,7 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	ui := newLessonUI(env, out)
 	session, err := openSession(env, out, sessionSpec{iface: *iface, filter: lessonFilter(l),
 		title: fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title), screen: ui.screen,
-		kernel: true, kernelPorts: lessonPorts(l), queues: true})
+		kernel: !out.noKernel, kernelPorts: lessonPorts(l), queues: true})
 	if err != nil {
 		return err
 	}

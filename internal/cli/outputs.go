@@ -23,6 +23,8 @@ type outputFlags struct {
 	view    string
 	html    string
 	write   string // live commands only
+	// noKernel leaves the kernel lane off (live commands only).
+	noKernel bool
 }
 
 func addOutputFlags(fs *flag.FlagSet, live bool) *outputFlags {
@@ -33,6 +35,7 @@ func addOutputFlags(fs *flag.FlagSet, live bool) *outputFlags {
 	fs.StringVar(&o.html, "html", "", "also write the session as one self-contained HTML sequence diagram to this file")
 	if live {
 		fs.StringVar(&o.write, "write", "", "also write the captured packets to this pcap file (pcapng if it ends in .pcapng)")
+		fs.BoolVar(&o.noKernel, "no-kernel", false, "leave the kernel lane (socket states and queues, from BPF) off")
 	}
 	return o
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
-const serveSynopsis = "playground serve [--port N] [--host H] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html]"
+const serveSynopsis = "playground serve [--port N] [--host H] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel]"
 
 // runServe runs the full example server of the notes (it replies "Hello
 // from server" to every message and logs each socket's addresses) beside
@@ -61,7 +61,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	spec := sessionSpec{iface: *iface, filter: fmt.Sprintf("tcp port %d", *port),
 		title: fmt.Sprintf("playground serve on port %d", *port), screen: newScreen(env, out),
-		kernel: true, kernelPorts: []uint16{uint16(*port)}}
+		kernel: !out.noKernel, kernelPorts: []uint16{uint16(*port)}}
 	if *port < 1024 {
 		spec.asRoot = listen // a port below 1024 needs root to bind: bind it before the drop
 	}

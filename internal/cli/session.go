@@ -151,7 +151,7 @@ func (s *liveSession) Failed() <-chan struct{} { return s.live.Failed() }
 func (s *liveSession) Unavailable(src timeline.Source) string {
 	if src == timeline.SourceKernel && s.kernel == nil {
 		if s.kernelOff == "" {
-			return "the kernel lane is not running"
+			return "the kernel lane is off (--no-kernel)"
 		}
 		return s.kernelOff
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/tcp-playground/playground/pkg/capture/live"
 )
 
-const watchSynopsis = "playground watch [--port N] [--iface I] [--filter EXPR] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html]"
+const watchSynopsis = "playground watch [--port N] [--iface I] [--filter EXPR] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel]"
 
 // runWatch captures live and annotates every TCP segment until Ctrl-C: for
 // watching a program of the learner's own, such as the Node.js server from
@@ -36,7 +36,7 @@ func runWatch(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	spec := sessionSpec{iface: *iface, filter: expr, title: "playground watch " + expr, screen: newScreen(env, out), kernel: true}
+	spec := sessionSpec{iface: *iface, filter: expr, title: "playground watch " + expr, screen: newScreen(env, out), kernel: !out.noKernel}
 	if *port != 0 {
 		spec.kernelPorts = []uint16{uint16(*port)} // else every port, as the capture sees every one
 	}
