@@ -170,6 +170,9 @@ func (s *liveSession) Stop(env Env, report bool) error {
 	if !report {
 		return err
 	}
+	if isTerminal(env.Stderr) {
+		fmt.Fprintln(env.Stderr) // after the terminal's own "^C"
+	}
 	st := s.live.Stats()
 	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel", st.Segments, st.KernelDropped)
 	if s.kernel != nil {

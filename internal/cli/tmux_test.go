@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // tmuxWait bounds every wait for the screen; tmuxPoll is how often the
@@ -183,14 +184,15 @@ func buildPlaygroundInto(t *testing.T, dir string) string {
 	return bin
 }
 
-// startTmux starts the program in a detached 200x50 tmux session, with
+// startTmux starts the program in a detached 80x50 tmux session (the
+// width a learner's terminal has), with
 // TERM=xterm-256color and without NO_COLOR. The pane stays (dead) after the
 // program exits.
 func startTmux(t *testing.T, argv ...string) *tmuxSession {
 	t.Helper()
 	id := fmt.Sprintf("playground-test-%d-%d", os.Getpid(), time.Now().UnixNano())
 	s := &tmuxSession{t: t, socket: id, name: id, status: filepath.Join(t.TempDir(), "status")}
-	if _, err := s.tmux("new-session", "-d", "-s", s.name, "-x", "200", "-y", "50"); err != nil {
+	if _, err := s.tmux("new-session", "-d", "-s", s.name, "-x", "80", "-y", "50"); err != nil {
 		t.Fatal(err)
 	}
 	socketPath, _ := s.tmux("display-message", "-p", "-t", s.name, "#{socket_path}")
@@ -320,6 +322,13 @@ func TestLessonInTmux(t *testing.T) {
 		time.Sleep(tmuxPoll)
 	}
 	s.waitCount("You left lesson 1 at step 3 of 5", 1)
+
+	// Nothing wrapped: capture-pane -J joins what the terminal wrapped.
+	for _, line := range strings.Split(s.screen(), "\n") {
+		if n := utf8.RuneCountInString(line); n > 80 {
+			s.fatalf("a line of %d columns in an 80-column terminal: %q", n, line)
+		}
+	}
 }
 
 // TestLessonToTheEndInTmux finishes lesson 1 in a real terminal, then

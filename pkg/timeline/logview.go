@@ -199,7 +199,8 @@ func appendNumbers(b []byte, seg *capture.Segment) []byte {
 	return b
 }
 
-// appendRelTime writes "+1.251 ms" below ten seconds, "+12.345678 s" above.
+// appendRelTime writes "+1.251 ms" below ten seconds, "+12.345678 s" above,
+// always 12 cells wide up to a day.
 func appendRelTime(b []byte, d time.Duration) []byte {
 	sign := byte('+')
 	if d < 0 {
@@ -210,7 +211,13 @@ func appendRelTime(b []byte, d time.Duration) []byte {
 		b = strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 3, 64)
 		return append(b, " ms"...)
 	}
-	b = strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
+	// Fewer decimals as the seconds grow, so the column keeps its width
+	// (12 cells) for hours: +12.345678 s, +123.45678 s, +1234.5678 s.
+	decimals := 6
+	for limit := 100 * time.Second; d >= limit && decimals > 1; limit *= 10 {
+		decimals--
+	}
+	b = strconv.AppendFloat(b, d.Seconds(), 'f', decimals, 64)
 	return append(b, " s"...)
 }
 

@@ -111,3 +111,13 @@ func TestMergeAddAfterCancel(t *testing.T) {
 		t.Errorf("%d of 1000 events delivered", n)
 	}
 }
+
+// TestRelTimeKeepsItsWidth: the time column does not shift as a long
+// watch goes on.
+func TestRelTimeKeepsItsWidth(t *testing.T) {
+	for _, d := range []time.Duration{12 * time.Second, 123 * time.Second, 1234 * time.Second, 12345 * time.Second, 86399 * time.Second} {
+		if got := string(appendRelTime(nil, d)); len(got) != 12 {
+			t.Errorf("%v shows as %q (%d cells), want 12", d, got, len(got))
+		}
+	}
+}
