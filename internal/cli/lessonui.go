@@ -369,7 +369,7 @@ func (u *termUI) prose(text string) string {
 		if len(words) == 0 {
 			continue
 		}
-		lines := wrapWords(words, u.width-4)
+		lines := timeline.WrapWords(words, u.width-4, visibleLen)
 		for i := range lines {
 			lines[i] = "  " + u.inline(lines[i])
 		}
@@ -378,30 +378,11 @@ func (u *termUI) prose(text string) string {
 	return strings.Join(out, "\n\n")
 }
 
-// wrapWords breaks words into lines of at most width cells as they show
-// (Markdown's markers take none), between words.
-func wrapWords(words []string, width int) []string {
-	var lines []string
-	line := ""
-	for _, w := range words {
-		if line != "" && visibleLen(line)+1+visibleLen(w) > width {
-			lines = append(lines, line)
-			line = w
-			continue
-		}
-		if line != "" {
-			line += " "
-		}
-		line += w
-	}
-	return append(lines, line)
-}
-
 // labelled writes "LABEL text", the text wrapped to the terminal under
 // itself.
 func (u *termUI) labelled(label, text string) string {
 	indent := strings.Repeat(" ", utf8.RuneCountInString(label)+1)
-	lines := wrapWords(strings.Fields(text), u.width-1-len(indent))
+	lines := timeline.WrapWords(strings.Fields(text), u.width-1-len(indent), visibleLen)
 	for i := range lines {
 		lines[i] = indent + u.inline(lines[i])
 	}

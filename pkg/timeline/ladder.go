@@ -161,11 +161,20 @@ func (v *LadderView) appendNoteLine(lay ladderLayout, st style, text string) {
 // wrapCells breaks text between words into lines of at most width cells
 // (a word longer than that is cut).
 func wrapCells(text string, width int) []string {
+	words := strings.Fields(text)
+	for i, w := range words {
+		words[i] = fitCells(w, width)
+	}
+	return WrapWords(words, width, cells)
+}
+
+// WrapWords breaks words into lines of at most width, as measure counts
+// (a word wider than that gets a line of its own).
+func WrapWords(words []string, width int, measure func(string) int) []string {
 	var lines []string
 	line := ""
-	for _, w := range strings.Fields(text) {
-		w = fitCells(w, width)
-		if line != "" && cells(line)+1+cells(w) > width {
+	for _, w := range words {
+		if line != "" && measure(line)+1+measure(w) > width {
 			lines = append(lines, line)
 			line = w
 			continue
