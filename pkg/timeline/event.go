@@ -1,6 +1,14 @@
-// Package timeline puts the wire's segments and the programs' own events on
-// one clock and renders them: a log view for people, JSON lines for scripts.
-// Renderers write to the io.Writer they are given and nowhere else.
+// Package timeline puts the three places TCP lives on one clock: the wire's
+// segments (package capture), the kernel's sockets (their states and
+// queues) and the programs' own events (packages server and client). A
+// Merger orders them by timestamp within a reorder window, a Linker ties
+// each to its connection and side, and views render them: the log view and
+// the ladder for people (fitted to a terminal's width), JSON lines for
+// scripts, a self-contained HTML sequence diagram. AsyncView keeps a slow
+// terminal from stalling the capture. The learner's words for each event
+// live here too (notes.go for segments, lanes.go and kernel.go for the
+// other sources). Renderers write to the io.Writer they are given and
+// nowhere else.
 package timeline
 
 import (
