@@ -51,5 +51,8 @@ echo "==> building playground and bench/latency in $TMP"
 (cd "$ROOT" && go build -o "$TMP/playground" ./cmd/playground && go build -o "$TMP/latency" ./bench/latency) ||
 	die "go build failed"
 echo "==> measuring"
+echo "==> with the kernel lane (watch's default)"
 "$TMP/latency" -bin "$TMP/playground" "$@" || die "the bench failed (exit status $?)"
+echo "==> without it (watch --no-kernel)"
+"$TMP/latency" -bin "$TMP/playground" -no-kernel "$@" || die "the bench failed (exit status $?)"
 echo "==> done in ${SECONDS} s"

@@ -82,6 +82,6 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	case <-session.Failed():
 	}
 	srv.Close()
-	time.Sleep(2 * timeline.DefaultReorderWindow) // let the last FINs reach the screen
+	time.Sleep(2 * timeline.KernelReorderWindow) // let the last FINs reach the screen
 	return session.Stop(env, true)
 }

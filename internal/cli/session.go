@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/capture/live"
@@ -59,7 +60,11 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 		spec.screen.Close()
 		return nil, liveError(err)
 	}
-	s := startSession(reader, spec.screen)
+	window := timeline.DefaultReorderWindow
+	if spec.kernel {
+		window = timeline.KernelReorderWindow
+	}
+	s := startSessionWindow(reader, window, spec.screen)
 	fail := func(err error) (*liveSession, error) {
 		s.Stop(env, false)
 		return nil, err
@@ -112,9 +117,13 @@ func reserveProcs() {
 // startSession starts the timeline of reader's segments (none if nil) and
 // the programs' events, shown on screen.
 func startSession(reader *capture.Reader, screen *timeline.AsyncView) *liveSession {
+	return startSessionWindow(reader, timeline.DefaultReorderWindow, screen)
+}
+
+func startSessionWindow(reader *capture.Reader, window time.Duration, screen *timeline.AsyncView) *liveSession {
 	s := &liveSession{reader: reader, screen: screen}
 	s.addCtx, s.stopAdds = context.WithCancel(context.Background())
-	s.live = timeline.StartLive(reader, s.emit, s.files.Frame)
+	s.live = timeline.StartLiveWindow(reader, window, s.emit, s.files.Frame)
 	return s
 }
 

@@ -25,7 +25,8 @@ type Options struct {
 	Auto         bool // run every step without waiting for the learner
 	CheckTimeout time.Duration
 	// Settle is how long to wait for the timeline to show what happened
-	// before the checks are shown (default: 4 reorder windows).
+	// before the checks are shown (default: 4 of the widest reorder
+	// windows, the kernel lane's).
 	Settle time.Duration
 }
 
@@ -128,7 +129,7 @@ func Run(ctx context.Context, l *Lesson, opts Options, sess Session, ui UI) (Res
 		opts.CheckTimeout = DefaultCheckTimeout
 	}
 	if opts.Settle == 0 {
-		opts.Settle = 4 * timeline.DefaultReorderWindow
+		opts.Settle = 4 * timeline.KernelReorderWindow
 	}
 	r := &runner{lesson: l, opts: opts, ui: ui, sess: sess, port: l.Server.Port, result: Result{Lesson: l.Number}}
 	sess.Observe(r.check.observe)

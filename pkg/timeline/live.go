@@ -33,8 +33,13 @@ type FrameFunc func(data []byte, origLen int, t time.Time) error
 // be called to end it. A nil reader gives a timeline of the programs'
 // events alone (tests without the privileges a capture needs).
 func StartLive(reader *capture.Reader, emit func(Event) error, frames FrameFunc) *Live {
+	return StartLiveWindow(reader, DefaultReorderWindow, emit, frames)
+}
+
+// StartLiveWindow is StartLive with another reorder window.
+func StartLiveWindow(reader *capture.Reader, window time.Duration, emit func(Event) error, frames FrameFunc) *Live {
 	l := &Live{
-		merger:       NewMerger(DefaultReorderWindow, 4096),
+		merger:       NewMerger(window, 4096),
 		reader:       reader,
 		captureDone:  make(chan struct{}),
 		timelineDone: make(chan struct{}),

@@ -8,13 +8,18 @@ import (
 
 // DefaultReorderWindow is how long an event waits for older ones. The
 // server learns of a connection ~0.5 ms before the capture delivers the
-// handshake that made it (DESIGN.md, measured on loopback), and the kernel
-// lane's ring buffer delivers a state change within microseconds, while
-// the capture's TPACKET_V3 blocks hold a packet up to ~2 ms and a reader
-// thread may wait its turn on a 2-core machine. With 5 ms, 3 of 10 runs of
-// lesson 1 --json showed some events late once the kernel lane ran; with
-// 15 ms none of 10 did. A learner does not notice 15 ms.
-const DefaultReorderWindow = 15 * time.Millisecond
+// handshake that made it (DESIGN.md, measured on loopback); a few
+// milliseconds cover that with room for a busy machine, and stay well
+// inside the 10 ms a learner would notice.
+const DefaultReorderWindow = 5 * time.Millisecond
+
+// KernelReorderWindow is the window when the kernel lane runs: its ring
+// buffer delivers a state change within microseconds, while the capture's
+// TPACKET_V3 blocks hold a packet up to ~2 ms and its reader may wait its
+// turn on a 2-core machine. With 5 ms, 3 of 10 runs of lesson 1 --json
+// showed some events late once the kernel lane ran; with 15 ms none of 10
+// did. A learner does not notice 15 ms.
+const KernelReorderWindow = 15 * time.Millisecond
 
 // Merger orders events from several sources (the capture, the server, the
 // client) by timestamp. An event is held for the reorder window after it
