@@ -78,9 +78,10 @@ func Open(opts Options) (*Tracer, error) {
 		}
 	}
 
-	if opts.ringBufferSize != 0 {
-		spec.Maps[tcpstatesMapEvents].MaxEntries = opts.ringBufferSize
+	if opts.ringBufferSize == 0 {
+		opts.ringBufferSize = defaultRingBuffer
 	}
+	spec.Maps[tcpstatesMapEvents].MaxEntries = opts.ringBufferSize
 
 	t := &Tracer{}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
@@ -228,8 +229,8 @@ func (t *Tracer) readLost() uint64 {
 // them, until ctx is done (it returns nil) or the Tracer is closed (it
 // returns ErrClosed). One Run at a time. Changes recorded on different CPUs
 // may be up to a few microseconds out of timestamp order: merge by Time.
-// While handle runs, the kernel keeps recording into a 4 MiB ring buffer
-// (about 45,000 changes); past that it drops them and counts them in Lost.
+// While handle runs, the kernel keeps recording into a 1 MiB ring buffer
+// (about 11,000 changes); past that it drops them and counts them in Lost.
 func (t *Tracer) Run(ctx context.Context, handle func(StateChange)) error {
 	t.mu.Lock()
 	switch {
