@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"os"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,5 +85,24 @@ func TestListAndResetWithoutRoot(t *testing.T) {
 	}
 	if got := selfCommand(); got != os.Args[0] && !strings.HasSuffix(got, "cli.test") {
 		t.Errorf("selfCommand %q for %q", got, os.Args[0])
+	}
+}
+
+// TestSudoProgressIsTheLearners: under sudo, list, next and reset read the
+// invoking user's progress, not root's.
+func TestSudoProgressIsTheLearners(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("sudo's situation needs root")
+	}
+	nobody, err := user.LookupId("65534")
+	if err != nil {
+		t.Fatalf("no user 65534: %v", err)
+	}
+	t.Setenv("SUDO_UID", "65534")
+	t.Setenv("SUDO_GID", "65534")
+	t.Setenv("XDG_STATE_HOME", "")
+	path, err := progressPath()
+	if want := filepath.Join(nobody.HomeDir, ".local", "state", "playground", "progress.json"); err != nil || path != want {
+		t.Errorf("progressPath under sudo = %q, %v; want %q", path, err, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,7 +22,7 @@ func loadLessons() ([]*lesson.Lesson, *lesson.Progress, string, error) {
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("the embedded lessons don't parse: %v", err)
 	}
-	path, err := lesson.ProgressPath()
+	path, err := progressPath()
 	if err != nil {
 		return all, &lesson.Progress{}, "", nil
 	}
@@ -81,7 +82,7 @@ func runReset(_ context.Context, env Env, args []string) error {
 	if len(args) > 0 {
 		return usagef("Usage: playground reset", "reset takes no arguments")
 	}
-	path, err := lesson.ProgressPath()
+	path, err := progressPath()
 	if err != nil {
 		return err
 	}
@@ -106,6 +107,20 @@ func recordFinished(env Env, n int) {
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "playground: could not save your progress: %v\n", err)
 	}
+}
+
+// progressPath is the progress file of the learner the playground runs
+// for: under sudo, before root is dropped, the invoking user's (sudo gives
+// root's HOME), so that `sudo playground next` and `sudo playground reset`
+// mean the learner's progress, as the lesson itself records it after the
+// drop.
+func progressPath() (string, error) {
+	if uid := os.Getenv("SUDO_UID"); os.Geteuid() == 0 && uid != "" && uid != "0" && os.Getenv("XDG_STATE_HOME") == "" {
+		if u, err := user.LookupId(uid); err == nil && u.HomeDir != "" {
+			return filepath.Join(u.HomeDir, ".local", "state", "playground", "progress.json"), nil
+		}
+	}
+	return lesson.ProgressPath()
 }
 
 // sudoPath is the secure_path Debian's sudo runs commands with: a command
