@@ -154,6 +154,9 @@ const (
 	KeepAliveAck
 	WindowUpdate
 	WindowFull
+	// ReusedPorts: a SYN (or SYN+ACK) with a new ISN on a 4-tuple an
+	// earlier connection of this capture used; it starts a new stream.
+	ReusedPorts
 )
 
 // analysisNames is in the order Names lists them, most telling first. Each
@@ -176,6 +179,7 @@ var analysisNames = [...]struct {
 	{KeepAliveAck, "keep-alive ack"},
 	{WindowUpdate, "window update"},
 	{WindowFull, "window full"},
+	{ReusedPorts, "port numbers reused"},
 }
 
 // Names lists the remarks set in a, most telling first.

@@ -6,17 +6,34 @@ import (
 	"time"
 )
 
+// Wireshark (tshark 4.0) never forgets a conversation: a 4-tuple starts a
+// new one only with a pure SYN whose sequence number differs from the ISN
+// of its direction (or a SYN+ACK with a new ISN, which renumbers the
+// server's side). Every other late segment, however late, belongs to the
+// old stream. The tracker follows that rule, but must stay bounded in
+// memory on a capture that runs for days, so it forgets connections by
+// capture time, never by how often the table happens to be swept: a
+// segment finds its connection if, and only if, it comes within
+// closedLinger of the close or within idleEvict of the connection's last
+// segment. Only past those bounds does it differ from tshark.
 const (
-	// closedLinger is how long (in capture time) a closed connection stays in
-	// the table, so that a late ACK or retransmission after the last FIN or
-	// an RST still finds its connection's numbers.
-	closedLinger = 2 * time.Second
+	// closedLinger is how long (in capture time) a closed connection stays
+	// in the table after its last FIN was acknowledged or an RST, so that
+	// late segments still find their connection's numbers. Linux resends an
+	// unacknowledged FIN from LAST_ACK with backoff for up to ~100 s
+	// (tcp_orphan_retries), and the other side stays in TIME_WAIT for 60 s
+	// re-acknowledging it: two minutes cover both.
+	closedLinger = 2 * time.Minute
+	// maxClosed bounds how many closed connections linger at once; past it
+	// the ones closed longest ago are forgotten first (a burst of short
+	// connections must not grow the table without bound).
+	maxClosed = 1 << 16
 	// idleEvict is how long (in capture time) a connection may go without a
 	// segment before it leaves the table, so that a long capture of
 	// connections that never closed stays bounded in memory.
 	idleEvict = 10 * time.Minute
-	// sweepEvery is how often, in segments, the table is swept.
-	sweepEvery = 4096
+	// defaultSweepEvery is how often, in segments, the table is swept.
+	defaultSweepEvery = 4096
 )
 
 // connKey names a connection regardless of direction: the lower endpoint first.
@@ -79,11 +96,23 @@ type Tracker struct {
 	conns      map[connKey]*conn
 	nextStream uint64
 	seen       uint64
+	sweepEvery uint64 // segments between sweeps; tests set 1 to show sweeps change nothing
+
+	// closedQueue lists connections in the order they closed, so that the
+	// sweep forgets the oldest first without scanning the table for them;
+	// closedHead is the first entry still to look at.
+	closedQueue []closedEntry
+	closedHead  int
+}
+
+type closedEntry struct {
+	key connKey
+	c   *conn
 }
 
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker {
-	return &Tracker{conns: make(map[connKey]*conn)}
+	return &Tracker{conns: make(map[connKey]*conn), sweepEvery: defaultSweepEvery}
 }
 
 // Connections is the number of connections in the table now.
@@ -95,21 +124,31 @@ func (t *Tracker) Streams() uint64 { return t.nextStream }
 // Track annotates one decoded packet captured at ts as the frame-th frame.
 func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	t.seen++
-	if t.seen%sweepEvery == 0 {
+	if t.seen%t.sweepEvery == 0 {
 		t.sweep(ts)
 	}
 	key := keyOf(p.Src, p.Dst)
 	c := t.conns[key]
-	pureSYN := p.Flags&(FlagSYN|FlagACK) == FlagSYN
-	if c != nil && pureSYN && c.isNewSYN(p) {
-		// The 4-tuple is reused by a new connection (Wireshark: a SYN whose
-		// seq differs from its direction's base starts a new stream).
+	if c != nil && c.expired(ts) {
+		// Forgotten by capture time, whether or not a sweep ran since.
 		delete(t.conns, key)
 		c = nil
+	}
+	pureSYN := p.Flags&(FlagSYN|FlagACK) == FlagSYN
+	var reused Analysis
+	if c != nil && pureSYN && c.isNewSYN(p) {
+		// The 4-tuple is reused by a new connection (Wireshark: a SYN whose
+		// seq differs from its direction's base starts a new stream, and is
+		// flagged tcp.analysis.reused_ports; a SYN with the same seq is a
+		// retransmission and tshark 4.0 does not flag it).
+		delete(t.conns, key)
+		c = nil
+		reused = ReusedPorts
 	}
 	if c == nil {
 		c = t.newConn(key, p)
 	}
+	wasClosed := c.closed
 	c.lastSeen = ts
 
 	from := 0
@@ -129,7 +168,10 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	case !fwd.baseSet:
 		fwd.base, fwd.baseSet = p.Seq-1, true // mid-stream: the first segment seen is byte 1
 	case p.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK && p.Seq != fwd.base:
-		fwd.base = p.Seq // a SYN+ACK of a reused 4-tuple
+		// A SYN+ACK with a new ISN: the server side of a reused 4-tuple
+		// (Wireshark renumbers that direction and flags reused_ports).
+		fwd.base = p.Seq
+		reused = ReusedPorts
 	}
 	if p.Flags&FlagSYN != 0 {
 		fwd.synSeen = true
@@ -140,7 +182,7 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 		rev.base, rev.baseSet = p.Ack-1, true
 	}
 
-	analysis := analyze(c, fwd, rev, p, ts)
+	analysis := analyze(c, fwd, rev, p, ts) | reused
 	c.learnAfter(fwd, rev, p, ts)
 
 	seg := Segment{
@@ -169,7 +211,16 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	seg.previewLen = uint8(copy(seg.preview[:], p.Payload))
 	seg.AcksFIN = p.Flags&FlagACK != 0 && rev.finSeen && seqGT(p.Ack, rev.finSeq)
 	seg.Step = c.step(from, p, &seg)
+	if c.closed && !wasClosed {
+		t.closedQueue = append(t.closedQueue, closedEntry{key, c})
+	}
 	return seg
+}
+
+// expired reports whether the connection is past the bounds for which the
+// tracker remembers it, at capture time now.
+func (c *conn) expired(now time.Time) bool {
+	return c.closed && now.Sub(c.closedAt) > closedLinger || now.Sub(c.lastSeen) > idleEvict
 }
 
 // learnAfter updates what Wireshark learns from a segment's header once its
@@ -288,11 +339,27 @@ func (c *conn) step(from int, p *Packet, seg *Segment) Step {
 	return step
 }
 
-// sweep drops connections closed for closedLinger and those idle for
-// idleEvict, measured in capture time.
+// sweep drops the connections expired at capture time now, and the oldest
+// closed ones beyond maxClosed.
 func (t *Tracker) sweep(now time.Time) {
+	for t.closedHead < len(t.closedQueue) {
+		e := t.closedQueue[t.closedHead]
+		if t.conns[e.key] == e.c && e.c.closed && len(t.closedQueue)-t.closedHead <= maxClosed && !e.c.expired(now) {
+			break // the oldest closed connection still lingers: so do the newer ones
+		}
+		if t.conns[e.key] == e.c && (e.c.expired(now) || len(t.closedQueue)-t.closedHead > maxClosed) {
+			delete(t.conns, e.key)
+		}
+		t.closedQueue[t.closedHead] = closedEntry{}
+		t.closedHead++
+	}
+	if t.closedHead > len(t.closedQueue)/2 {
+		n := copy(t.closedQueue, t.closedQueue[t.closedHead:])
+		clear(t.closedQueue[n:])
+		t.closedQueue, t.closedHead = t.closedQueue[:n], 0
+	}
 	for k, c := range t.conns {
-		if c.closed && now.Sub(c.closedAt) > closedLinger || now.Sub(c.lastSeen) > idleEvict {
+		if c.expired(now) {
 			delete(t.conns, k)
 		}
 	}

@@ -36,6 +36,7 @@ var tsharkAnalysis = []struct {
 	{"tcp.analysis.keep_alive_ack", KeepAliveAck},
 	{"tcp.analysis.window_update", WindowUpdate},
 	{"tcp.analysis.window_full", WindowFull},
+	{"tcp.analysis.reused_ports", ReusedPorts},
 }
 
 // tsharkSegment is one TCP frame as tshark decodes it.

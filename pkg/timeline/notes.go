@@ -32,6 +32,7 @@ var analysisWhy = [...]struct {
 	{capture.KeepAliveAck, "the answer to a keep-alive"},
 	{capture.WindowUpdate, "the receiver has room again"},
 	{capture.WindowFull, "this segment fills the receiver's window: the sender must now wait"},
+	{capture.ReusedPorts, "a new connection on the same addresses and ports as an earlier one"},
 }
 
 // explainAnalysis is the plain-language meaning of the most telling remark in a.
