@@ -66,7 +66,7 @@ type half struct {
 	lastAckTime     time.Time // when this side last sent anything
 	window          uint32    // raw window this side last advertised; MaxUint32 before any
 	lastSegFlags    Analysis  // remarks on this side's last segment
-	dupAcks         int       // duplicate-ack count; -1 after an "ACKed unseen segment"
+	dupAcks         int       // duplicate ACKs in a row; -1: "ACKed unseen segment" disarmed (analyze)
 
 	finSeen  bool
 	finSeq   uint32 // raw seq of the FIN
