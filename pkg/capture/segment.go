@@ -64,12 +64,46 @@ const (
 	KindData               // carries payload (and no SYN, FIN or RST)
 	KindFIN                // FIN, with or without payload: no more data from this side
 	KindRST                // RST: the connection is aborted or refused
+	KindCut                // the snap length cut the header before the flags: what it is is unknown
 )
 
 var kindNames = [...]string{
 	KindACK: "ACK", KindSYN: "SYN", KindSYNACK: "SYN+ACK",
-	KindData: "DATA", KindFIN: "FIN", KindRST: "RST",
+	KindData: "DATA", KindFIN: "FIN", KindRST: "RST", KindCut: "TCP?",
 }
+
+// Cut says what of a segment's TCP header the capture's snap length cut off
+// (tcpdump -s N keeps the first N bytes of each frame). The IP header is
+// whole in every case: the addresses, and the payload length it states, are
+// the packet's.
+type Cut uint8
+
+const (
+	CutNone Cut = iota
+	// CutOptions: the fixed 20-byte TCP header is whole (ports, seq, ack,
+	// flags, window), some of its options are not: an MSS or window scale
+	// beyond the cut is unknown.
+	CutOptions
+	// CutHeader: the fixed TCP header itself is cut; only the addresses are
+	// known, and the ports when their 4 bytes are there. Such a segment is
+	// not tracked: Seq, Ack, Flags and Len are 0, Kind is KindCut.
+	CutHeader
+)
+
+func (c Cut) String() string {
+	switch c {
+	case CutOptions:
+		return "TCP options cut by the snap length"
+	case CutHeader:
+		return "TCP header cut by the snap length"
+	}
+	return ""
+}
+
+// NoStream is the Stream of a segment that belongs to no known connection:
+// one whose header the snap length cut (CutHeader) on a 4-tuple not seen
+// whole yet. tshark gives such a frame no tcp.stream either.
+const NoStream = ^uint64(0)
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -222,6 +256,10 @@ type Segment struct {
 	MSS            uint16 // the MSS option, when present (SYN segments)
 
 	Analysis Analysis
+
+	// Cut says what of the header the snap length cut off; the numbers it
+	// lists as unknown are 0.
+	Cut Cut
 
 	// AcksFIN: the ACK covers the other side's FIN, which takes one
 	// sequence number but is no byte of data.

@@ -129,6 +129,9 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	}
 	key := keyOf(p.Src, p.Dst)
 	c := t.conns[key]
+	if p.Cut == CutHeader {
+		return t.cutSegment(c, p, ts, frame)
+	}
 	if c != nil && c.expired(ts) {
 		// Forgotten by capture time, whether or not a sweep ran since.
 		delete(t.conns, key)
@@ -201,6 +204,7 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 		WindowScale: -1,
 		MSS:         p.MSS,
 		Analysis:    analysis,
+		Cut:         p.Cut,
 	}
 	if p.Flags&FlagACK != 0 {
 		seg.Ack, seg.RawAck = p.Ack-rev.base, p.Ack
@@ -213,6 +217,22 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	seg.Step = c.step(from, p, &seg)
 	if c.closed && !wasClosed {
 		t.closedQueue = append(t.closedQueue, closedEntry{key, c})
+	}
+	return seg
+}
+
+// cutSegment is a segment whose fixed TCP header the snap length cut: it
+// has no numbers to track, so it changes nothing; it takes the stream of
+// its 4-tuple's connection when there is one (tshark gives it none).
+func (t *Tracker) cutSegment(c *conn, p *Packet, ts time.Time, frame uint64) Segment {
+	seg := Segment{Time: ts, Frame: frame, Src: p.Src, Dst: p.Dst, Stream: NoStream,
+		Kind: KindCut, WindowScale: -1, Cut: CutHeader}
+	switch {
+	case c != nil && !c.expired(ts):
+		seg.Stream = c.stream
+		seg.FromClient = c.halves[c.client].addr == p.Src
+	default:
+		seg.FromClient = p.Src.Port() > p.Dst.Port() // as for a connection seen mid-stream
 	}
 	return seg
 }
@@ -230,6 +250,10 @@ func (c *conn) learnAfter(fwd, rev *half, p *Packet, ts time.Time) {
 		fwd.winScale = p.WindowScale
 	}
 	switch {
+	case p.Flags&FlagSYN != 0 && p.Cut == CutOptions && p.WindowScale < 0:
+		// The option may have been beyond the cut: the scale stays
+		// unknown (tshark, too, learns nothing from options it lacks).
+		fwd.isFirstAck = true
 	case p.Flags&FlagSYN != 0:
 		// Scaling is on only when both SYNs carried the option.
 		if fwd.winScale == -1 {

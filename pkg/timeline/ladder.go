@@ -296,6 +296,8 @@ func ladderNumbers(b []byte, seg *capture.Segment) []byte {
 		return strconv.AppendUint(append(b, " ack="...), uint64(seg.Ack), 10)
 	}
 	switch seg.Kind {
+	case capture.KindCut:
+		return b // no numbers: the snap length cut them
 	case capture.KindACK:
 		b = ack(b)
 	case capture.KindData:

@@ -55,6 +55,13 @@ func SegmentNote(s *capture.Segment) string {
 	if s.FromClient {
 		sender, receiver = "client", "server"
 	}
+	if s.Cut == capture.CutHeader {
+		// Nothing past the ports was captured: say so, and nothing else.
+		if s.Src.Port() == 0 && s.Dst.Port() == 0 {
+			return "TCP header cut by the snap length: only the addresses are known"
+		}
+		return "TCP header cut by the snap length: only the addresses and ports are known"
+	}
 	if s.Step != capture.StepNone {
 		b.WriteString(s.Step.String())
 		b.WriteString(": ")
@@ -105,6 +112,12 @@ func SegmentNote(s *capture.Segment) string {
 		}
 		b.WriteString(s.Analysis.String())
 		b.WriteString(" (" + explainAnalysis(s.Analysis) + ")")
+	}
+	if s.Cut == capture.CutOptions {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString("TCP options cut by the snap length")
 	}
 	return b.String()
 }
