@@ -37,6 +37,14 @@ type Packet struct {
 	Len         int // payload length according to the IP header
 	Payload     []byte
 	Cut         Cut // what of the TCP header the snap length cut off
+
+	// What tells one packet from another that repeats it: the IPv4
+	// identification (0 for IPv6) and the TCP checksum.
+	IPID, Checksum uint16
+	// SACK blocks: DSACK when the first reports data received twice (RFC
+	// 2883: below the ack, or inside the second block); SACKAbove when a
+	// block reports data received beyond the ack (a gap before it).
+	DSACK, SACKAbove bool
 }
 
 // Decoder turns a link-layer frame into a Packet. It reuses its layer
@@ -179,8 +187,15 @@ func (d *Decoder) fill(p *Packet) error {
 	p.Flags = tcpFlags(&d.tcp)
 	p.Window = d.tcp.Window
 	p.WindowScale, p.MSS = -1, 0
+	p.Checksum, p.IPID = d.tcp.Checksum, 0
+	if d.has(layers.LayerTypeIPv4) {
+		p.IPID = d.ip4.Id
+	}
+	p.DSACK, p.SACKAbove = false, false
 	for _, opt := range d.tcp.Options {
 		switch opt.OptionType {
+		case layers.TCPOptionKindSACK:
+			p.DSACK, p.SACKAbove = sackFacts(opt.OptionData, p.Ack)
 		case layers.TCPOptionKindWindowScale:
 			if len(opt.OptionData) == 1 {
 				p.WindowScale = int8(min(opt.OptionData[0], 14)) // RFC 7323: larger means 14
@@ -268,6 +283,26 @@ func (d *Decoder) fillCut(p *Packet) error {
 		opts = opts[opts[1]:]
 	}
 	return nil
+}
+
+// sackFacts reads the blocks of a SACK option (left and right edges, 4
+// bytes each) against the segment's ack.
+func sackFacts(data []byte, ack uint32) (dsack, above bool) {
+	n := len(data) / 8
+	for i := 0; i < n; i++ {
+		left, right := binary.BigEndian.Uint32(data[i*8:]), binary.BigEndian.Uint32(data[i*8+4:])
+		if i == 0 {
+			inSecond := n > 1 && !seqLT(left, binary.BigEndian.Uint32(data[8:])) && !seqGT(right, binary.BigEndian.Uint32(data[12:]))
+			if seqLT(left, ack) || inSecond {
+				dsack = true
+				continue
+			}
+		}
+		if seqGT(right, ack) {
+			above = true
+		}
+	}
+	return dsack, above
 }
 
 func tcpFlags(t *layers.TCP) Flags {

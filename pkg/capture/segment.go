@@ -229,6 +229,42 @@ func (a Analysis) Names() []string {
 
 func (a Analysis) String() string { return strings.Join(a.Names(), ", ") }
 
+// Facts are what the packets show about a segment beyond Wireshark's
+// remarks, so that an explanation never says what the packets contradict:
+// the remark "duplicate ack" is Wireshark's, whether anything is missing is
+// a fact of the capture.
+type Facts uint16
+
+const (
+	// SeenAgain: the same packet as the previous one in this direction (same
+	// IPv4 identification, TCP checksum, numbers and flags), captured a
+	// second time, as `-i any` on a router takes it arriving and leaving.
+	SeenAgain Facts = 1 << iota
+	// DSACK: the segment carries a D-SACK block: data arrived twice.
+	DSACK
+	// GapBeforeAck: the other side was seen sending beyond this segment's
+	// ack, or a SACK block reports data beyond it: something is missing.
+	GapBeforeAck
+	// PeerWindowZero: the other side's last advertised window was zero.
+	PeerWindowZero
+	// AfterSYN: this side's previous segment was a SYN, whose window is
+	// never scaled: a change of the window field is no change of room.
+	AfterSYN
+	// SYNAgain: a SYN+ACK from a side that sent a pure SYN with the same
+	// ISN before (a simultaneous open, or a socket connected to itself).
+	SYNAgain
+	// AfterReset: an RST on a connection already reset: the kernel answers
+	// a segment that was still on its way.
+	AfterReset
+	// SelfConnect: source and destination are the same address and port.
+	SelfConnect
+	// BothSentSYN: both sides sent a pure SYN (a simultaneous open).
+	BothSentSYN
+	// AckBeyondSeen: the ack covers bytes the capture never saw the other
+	// side send (the capture missed them).
+	AckBeyondSeen
+)
+
 // PreviewMax is how many payload bytes a Segment keeps for display.
 const PreviewMax = 64
 
@@ -256,6 +292,7 @@ type Segment struct {
 	MSS            uint16 // the MSS option, when present (SYN segments)
 
 	Analysis Analysis
+	Facts    Facts
 
 	// Cut says what of the header the snap length cut off; the numbers it
 	// lists as unknown are 0.

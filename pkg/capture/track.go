@@ -66,7 +66,19 @@ type half struct {
 	lastAckTime     time.Time // when this side last sent anything
 	window          uint32    // raw window this side last advertised; MaxUint32 before any
 	lastSegFlags    Analysis  // remarks on this side's last segment
-	dupAcks         int       // duplicate ACKs in a row; -1: "ACKed unseen segment" disarmed (analyze)
+
+	// This side's previous segment, to recognize the same packet captured
+	// twice; and whether it was a SYN, and whether this side sent a pure SYN.
+	prev struct {
+		seq, ack  uint32
+		ipid, sum uint16
+		flags     Flags
+		len       int
+	}
+	prevValid bool
+	prevSYN   bool
+	sentSYN   bool
+	dupAcks   int // duplicate ACKs in a row; -1: "ACKed unseen segment" disarmed (analyze)
 
 	finSeen  bool
 	finSeq   uint32 // raw seq of the FIN
@@ -84,6 +96,7 @@ type conn struct {
 	closedAt  time.Time
 	lastSeen  time.Time
 	refusable bool // only a SYN so far: an RST now means "refused"
+	reset     bool // an RST was seen
 
 	lastSYNTime time.Time     // Wireshark's ts_mru_syn: the latest pure SYN
 	firstRTT    time.Duration // Wireshark's ts_first_rtt: SYN to first ACK
@@ -185,8 +198,12 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 		rev.base, rev.baseSet = p.Ack-1, true
 	}
 
+	facts := factsOf(fwd, rev, p)
 	analysis := analyze(c, fwd, rev, p, ts) | reused
 	c.learnAfter(fwd, rev, p, ts)
+	if c.reset && p.Flags&FlagRST != 0 {
+		facts |= AfterReset
+	}
 
 	seg := Segment{
 		Time:        ts,
@@ -204,7 +221,13 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 		WindowScale: -1,
 		MSS:         p.MSS,
 		Analysis:    analysis,
+		Facts:       facts,
 		Cut:         p.Cut,
+	}
+	if facts&SelfConnect != 0 {
+		// One socket is both ends: it sent the SYN, so it is the client,
+		// in both directions (which are one here).
+		seg.FromClient = true
 	}
 	if p.Flags&FlagACK != 0 {
 		seg.Ack, seg.RawAck = p.Ack-rev.base, p.Ack
@@ -214,7 +237,14 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	}
 	seg.previewLen = uint8(copy(seg.preview[:], p.Payload))
 	seg.AcksFIN = p.Flags&FlagACK != 0 && rev.finSeen && seqGT(p.Ack, rev.finSeq)
+	if facts&SelfConnect != 0 {
+		// One socket talks to itself: its own FIN is the one it acknowledges.
+		seg.AcksFIN = p.Flags&FlagACK != 0 && fwd.finSeen && seqGT(p.Ack, fwd.finSeq)
+	}
 	seg.Step = c.step(from, p, &seg)
+	if c.halves[0].sentSYN && c.halves[1].sentSYN {
+		seg.Facts |= BothSentSYN
+	}
 	if c.closed && !wasClosed {
 		t.closedQueue = append(t.closedQueue, closedEntry{key, c})
 	}
@@ -235,6 +265,46 @@ func (t *Tracker) cutSegment(c *conn, p *Packet, ts time.Time, frame uint64) Seg
 		seg.FromClient = p.Src.Port() > p.Dst.Port() // as for a connection seen mid-stream
 	}
 	return seg
+}
+
+// factsOf reads what the packet shows against this side's and the other
+// side's state before it, and remembers this packet for the next.
+func factsOf(fwd, rev *half, p *Packet) Facts {
+	var f Facts
+	if fwd.prevValid && fwd.prev.seq == p.Seq && fwd.prev.ack == p.Ack && fwd.prev.ipid == p.IPID &&
+		fwd.prev.sum == p.Checksum && fwd.prev.flags == p.Flags && fwd.prev.len == p.Len {
+		f |= SeenAgain
+	}
+	if p.DSACK {
+		f |= DSACK
+	}
+	// With SACK (Linux's default) a gap shows as a block beyond the ack;
+	// without, as bytes the other side was seen sending beyond it.
+	if p.Flags&FlagACK != 0 && (p.SACKAbove || !p.DSACK && rev.nextSeq != 0 && seqGT(rev.nextSeq, p.Ack)) {
+		f |= GapBeforeAck
+	}
+	if rev.window == 0 {
+		f |= PeerWindowZero
+	}
+	if p.Flags&FlagACK != 0 && rev.nextSeq != 0 && seqGT(p.Ack, rev.nextSeq) {
+		f |= AckBeyondSeen
+	}
+	if fwd.prevSYN {
+		f |= AfterSYN
+	}
+	if p.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK && fwd.sentSYN && fwd.baseSet && p.Seq == fwd.base {
+		f |= SYNAgain
+	}
+	if p.Src == p.Dst {
+		f |= SelfConnect
+	}
+	fwd.prev.seq, fwd.prev.ack, fwd.prev.ipid, fwd.prev.sum, fwd.prev.flags, fwd.prev.len = p.Seq, p.Ack, p.IPID, p.Checksum, p.Flags, p.Len
+	fwd.prevValid = true
+	fwd.prevSYN = p.Flags&FlagSYN != 0
+	if p.Flags&(FlagSYN|FlagACK) == FlagSYN {
+		fwd.sentSYN = true
+	}
+	return f
 }
 
 // expired reports whether the connection is past the bounds for which the
@@ -315,8 +385,11 @@ func (c *conn) step(from int, p *Packet, seg *Segment) Step {
 		return f&FlagACK != 0 && seqGT(p.Ack, rawSeq)
 	}
 	switch {
+	case f&FlagRST != 0 && c.reset:
+		return StepNone // answers a segment still in flight after the reset
 	case f&FlagRST != 0:
 		refused := c.refusable && from != c.client
+		c.reset = true
 		c.closed, c.closedAt = true, seg.Time
 		if refused {
 			return StepRefused
