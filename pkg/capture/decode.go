@@ -45,6 +45,8 @@ type Packet struct {
 	// 2883: below the ack, or inside the second block); SACKAbove when a
 	// block reports data received beyond the ack (a gap before it).
 	DSACK, SACKAbove bool
+	// TFOCookie: a TCP Fast Open option with a cookie (not a bare request).
+	TFOCookie bool
 }
 
 // Decoder turns a link-layer frame into a Packet. It reuses its layer
@@ -191,9 +193,14 @@ func (d *Decoder) fill(p *Packet) error {
 	if d.has(layers.LayerTypeIPv4) {
 		p.IPID = d.ip4.Id
 	}
-	p.DSACK, p.SACKAbove = false, false
+	p.DSACK, p.SACKAbove, p.TFOCookie = false, false, false
 	for _, opt := range d.tcp.Options {
 		switch opt.OptionType {
+		case tcpOptionFastOpen:
+			p.TFOCookie = len(opt.OptionData) > 0
+		case tcpOptionExperimental:
+			// RFC 7413's experimental form: the magic 0xF989, then the cookie.
+			p.TFOCookie = len(opt.OptionData) > 2 && binary.BigEndian.Uint16(opt.OptionData) == 0xF989
 		case layers.TCPOptionKindSACK:
 			p.DSACK, p.SACKAbove = sackFacts(opt.OptionData, p.Ack)
 		case layers.TCPOptionKindWindowScale:
@@ -284,6 +291,13 @@ func (d *Decoder) fillCut(p *Packet) error {
 	}
 	return nil
 }
+
+// TCP option kinds gopacket v1.1.19 does not name: Fast Open (RFC 7413)
+// and the experimental kind it used before it had its own.
+const (
+	tcpOptionFastOpen     layers.TCPOptionKind = 34
+	tcpOptionExperimental layers.TCPOptionKind = 254
+)
 
 // sackFacts reads the blocks of a SACK option (left and right edges, 4
 // bytes each) against the segment's ack.

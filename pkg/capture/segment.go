@@ -171,7 +171,7 @@ func (s Step) String() string {
 
 // Analysis is a set of the remarks Wireshark's TCP analysis would make about
 // a segment (its tcp.analysis.* fields), decided by the same rules.
-type Analysis uint16
+type Analysis uint32
 
 const (
 	Retransmission Analysis = 1 << iota
@@ -191,6 +191,13 @@ const (
 	// ReusedPorts: a SYN (or SYN+ACK) with a new ISN on a 4-tuple an
 	// earlier connection of this capture used; it starts a new stream.
 	ReusedPorts
+	// TFOSyn: a SYN carrying a TCP Fast Open cookie (it may carry data).
+	TFOSyn
+	// TFOAck: a SYN+ACK acknowledging the data of a Fast Open SYN.
+	TFOAck
+	// TFOIgnored: a SYN+ACK that does not acknowledge the data a Fast Open
+	// SYN carried: the client must send it again.
+	TFOIgnored
 )
 
 // analysisNames is in the order Names lists them, most telling first. Each
@@ -214,6 +221,9 @@ var analysisNames = [...]struct {
 	{WindowUpdate, "window update"},
 	{WindowFull, "window full"},
 	{ReusedPorts, "port numbers reused"},
+	{TFOSyn, "syn with tfo cookie"},
+	{TFOAck, "syn-ack accepting tfo data"},
+	{TFOIgnored, "syn-ack ignoring tfo data"},
 }
 
 // Names lists the remarks set in a, most telling first.
@@ -263,6 +273,9 @@ const (
 	// AckBeyondSeen: the ack covers bytes the capture never saw the other
 	// side send (the capture missed them).
 	AckBeyondSeen
+	// ResendAfterTFOIgnored: data sent again because the server ignored it
+	// in a Fast Open SYN; the first copy was not lost.
+	ResendAfterTFOIgnored
 )
 
 // PreviewMax is how many payload bytes a Segment keeps for display.

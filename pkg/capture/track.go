@@ -98,6 +98,9 @@ type conn struct {
 	refusable bool // only a SYN so far: an RST now means "refused"
 	reset     bool // an RST was seen
 
+	tfoSYNData bool // a SYN with a Fast Open cookie carried data
+	tfoIgnored bool // and the SYN+ACK did not acknowledge it
+
 	lastSYNTime time.Time     // Wireshark's ts_mru_syn: the latest pure SYN
 	firstRTT    time.Duration // Wireshark's ts_first_rtt: SYN to first ACK
 }
@@ -199,7 +202,10 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	}
 
 	facts := factsOf(fwd, rev, p)
-	analysis := analyze(c, fwd, rev, p, ts) | reused
+	analysis := analyze(c, fwd, rev, p, ts) | reused | c.fastOpen(rev, p)
+	if analysis&Retransmission != 0 && c.tfoIgnored && from == c.client && p.Seq-fwd.base == 1 {
+		facts |= ResendAfterTFOIgnored
+	}
 	c.learnAfter(fwd, rev, p, ts)
 	if c.reset && p.Flags&FlagRST != 0 {
 		facts |= AfterReset
@@ -265,6 +271,25 @@ func (t *Tracker) cutSegment(c *conn, p *Packet, ts time.Time, frame uint64) Seg
 		seg.FromClient = p.Src.Port() > p.Dst.Port() // as for a connection seen mid-stream
 	}
 	return seg
+}
+
+// fastOpen gives Wireshark's TCP Fast Open remarks: a SYN with a cookie;
+// a SYN+ACK whose ack goes beyond the SYN (it took the SYN's data), or that
+// does not although the SYN carried data (it ignored them).
+func (c *conn) fastOpen(rev *half, p *Packet) Analysis {
+	switch {
+	case p.Flags&(FlagSYN|FlagACK) == FlagSYN && p.TFOCookie:
+		if p.Len > 0 {
+			c.tfoSYNData = true
+		}
+		return TFOSyn
+	case p.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK && p.Ack-rev.base > 1:
+		return TFOAck
+	case p.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK && c.tfoSYNData:
+		c.tfoIgnored = true
+		return TFOIgnored
+	}
+	return 0
 }
 
 // factsOf reads what the packet shows against this side's and the other
@@ -404,10 +429,14 @@ func (c *conn) step(from int, p *Packet, seg *Segment) Step {
 	c.refusable = false
 
 	step := StepNone
-	if !c.synAcked && from == c.client && c.halves[1-c.client].synSeen && fwd.synSeen &&
-		ackAcks(rev.base) && p.Len == 0 && f&FlagFIN == 0 {
+	if !c.synAcked && from == c.client && c.halves[1-c.client].synSeen && fwd.synSeen && ackAcks(rev.base) {
+		// The client's first segment that acknowledges the server's SYN
+		// completes the handshake; only a bare ACK is named for it (after a
+		// Fast Open SYN the server ignored, data come first).
 		c.synAcked = true
-		step = StepHandshake3
+		if p.Len == 0 && f&FlagFIN == 0 {
+			step = StepHandshake3
+		}
 	}
 	ackedFIN := rev.finSeen && !rev.finAcked && ackAcks(rev.finSeq)
 	if ackedFIN {

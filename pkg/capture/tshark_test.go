@@ -37,6 +37,9 @@ var tsharkAnalysis = []struct {
 	{"tcp.analysis.window_update", WindowUpdate},
 	{"tcp.analysis.window_full", WindowFull},
 	{"tcp.analysis.reused_ports", ReusedPorts},
+	{"tcp.analysis.tfo_syn", TFOSyn},
+	{"tcp.analysis.tfo_ack", TFOAck},
+	{"tcp.analysis.tfo_ignored", TFOIgnored},
 }
 
 // tsharkSegment is one TCP frame as tshark decodes it.

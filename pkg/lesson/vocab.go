@@ -216,7 +216,7 @@ func stepNames() []string {
 
 func analysisNames() []string {
 	var names []string
-	for a := capture.Retransmission; a <= capture.ReusedPorts; a <<= 1 {
+	for a := capture.Retransmission; a <= capture.TFOIgnored; a <<= 1 {
 		names = append(names, dashed(a.String()))
 	}
 	return names

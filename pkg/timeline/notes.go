@@ -33,6 +33,9 @@ var analysisWhy = [...]struct {
 	{capture.WindowUpdate, "the receiver has room again"},
 	{capture.WindowFull, "this segment fills the receiver's window: the sender must now wait"},
 	{capture.ReusedPorts, "a new connection on the same addresses and ports as an earlier one"},
+	{capture.TFOSyn, "TCP Fast Open: the SYN shows a cookie from an earlier connection, so it may carry data"},
+	{capture.TFOAck, "TCP Fast Open: the server takes the SYN's data at once and acknowledges it here"},
+	{capture.TFOIgnored, "TCP Fast Open refused: the server ignores the data the SYN carried, so it must come again"},
 }
 
 // explainAnalysis is the plain-language meaning of the most telling remark
@@ -44,6 +47,8 @@ func explainAnalysis(s *capture.Segment) string {
 	switch {
 	case f&capture.SeenAgain != 0:
 		return "the same packet captured twice (same IP ID and checksum), as on a router's arriving and leaving interfaces; nothing was lost"
+	case f&capture.ResendAfterTFOIgnored != 0:
+		return "sent again because the server ignored it in the Fast Open SYN; the first copy was not lost"
 	case f&capture.SYNAgain != 0 && a&capture.Retransmission != 0:
 		return "it repeats this side's own SYN, now with an ACK: both ends sent a SYN (a simultaneous open); nothing was lost"
 	}
