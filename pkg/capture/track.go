@@ -93,8 +93,10 @@ type conn struct {
 	synAcked  bool // handshake 3/3 seen
 	finOrder  int  // 0 none, else index+1 of the side that sent the first FIN
 	closed    bool
-	closedAt  time.Time
-	lastSeen  time.Time
+	// Capture times in Unix nanoseconds: compared on every segment, and
+	// integer arithmetic costs less than time.Time.Sub.
+	closedAt int64
+	lastSeen int64
 	refusable bool // only a SYN so far: an RST now means "refused"
 	reset     bool // an RST was seen
 
@@ -111,8 +113,8 @@ type conn struct {
 type Tracker struct {
 	conns      map[connKey]*conn
 	nextStream uint64
-	seen       uint64
 	sweepEvery uint64 // segments between sweeps; tests set 1 to show sweeps change nothing
+	untilSweep uint64 // segments left before the next sweep
 
 	// closedQueue lists connections in the order they closed, so that the
 	// sweep forgets the oldest first without scanning the table for them;
@@ -128,8 +130,12 @@ type closedEntry struct {
 
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker {
-	return &Tracker{conns: make(map[connKey]*conn), sweepEvery: defaultSweepEvery}
+	t := &Tracker{conns: make(map[connKey]*conn)}
+	t.setSweepEvery(defaultSweepEvery)
+	return t
 }
+
+func (t *Tracker) setSweepEvery(n uint64) { t.sweepEvery, t.untilSweep = n, n }
 
 // Connections is the number of connections in the table now.
 func (t *Tracker) Connections() int { return len(t.conns) }
@@ -139,8 +145,8 @@ func (t *Tracker) Streams() uint64 { return t.nextStream }
 
 // Track annotates one decoded packet captured at ts as the frame-th frame.
 func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
-	t.seen++
-	if t.seen%t.sweepEvery == 0 {
+	if t.untilSweep--; t.untilSweep == 0 { // a countdown: no division per segment
+		t.untilSweep = t.sweepEvery
 		t.sweep(ts)
 	}
 	key := keyOf(p.Src, p.Dst)
@@ -148,7 +154,8 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	if p.Cut == CutHeader {
 		return t.cutSegment(c, p, ts, frame)
 	}
-	if c != nil && c.expired(ts) {
+	now := ts.UnixNano()
+	if c != nil && c.expired(now) {
 		// Forgotten by capture time, whether or not a sweep ran since.
 		delete(t.conns, key)
 		c = nil
@@ -168,7 +175,7 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 		c = t.newConn(key, p)
 	}
 	wasClosed := c.closed
-	c.lastSeen = ts
+	c.lastSeen = now
 
 	from := 0
 	if c.halves[1].addr == p.Src {
@@ -264,7 +271,7 @@ func (t *Tracker) cutSegment(c *conn, p *Packet, ts time.Time, frame uint64) Seg
 	seg := Segment{Time: ts, Frame: frame, Src: p.Src, Dst: p.Dst, Stream: NoStream,
 		Kind: KindCut, WindowScale: -1, Cut: CutHeader}
 	switch {
-	case c != nil && !c.expired(ts):
+	case c != nil && !c.expired(ts.UnixNano()):
 		seg.Stream = c.stream
 		seg.FromClient = c.halves[c.client].addr == p.Src
 	default:
@@ -334,8 +341,8 @@ func factsOf(fwd, rev *half, p *Packet) Facts {
 
 // expired reports whether the connection is past the bounds for which the
 // tracker remembers it, at capture time now.
-func (c *conn) expired(now time.Time) bool {
-	return c.closed && now.Sub(c.closedAt) > closedLinger || now.Sub(c.lastSeen) > idleEvict
+func (c *conn) expired(now int64) bool {
+	return c.closed && now-c.closedAt > int64(closedLinger) || now-c.lastSeen > int64(idleEvict)
 }
 
 // learnAfter updates what Wireshark learns from a segment's header once its
@@ -415,7 +422,7 @@ func (c *conn) step(from int, p *Packet, seg *Segment) Step {
 	case f&FlagRST != 0:
 		refused := c.refusable && from != c.client
 		c.reset = true
-		c.closed, c.closedAt = true, seg.Time
+		c.closed, c.closedAt = true, seg.Time.UnixNano()
 		if refused {
 			return StepRefused
 		}
@@ -457,7 +464,7 @@ func (c *conn) step(from int, p *Packet, seg *Segment) Step {
 	if ackedFIN {
 		if fwd.finSeen && fwd.finAcked || fwd.finSeen && c.finOrder == from+1 {
 			// The first closer acknowledges the second FIN: both are done.
-			c.closed, c.closedAt = true, seg.Time
+			c.closed, c.closedAt = true, seg.Time.UnixNano()
 			return StepTeardown4
 		}
 		return StepTeardown2
@@ -467,7 +474,8 @@ func (c *conn) step(from int, p *Packet, seg *Segment) Step {
 
 // sweep drops the connections expired at capture time now, and the oldest
 // closed ones beyond maxClosed.
-func (t *Tracker) sweep(now time.Time) {
+func (t *Tracker) sweep(at time.Time) {
+	now := at.UnixNano()
 	for t.closedHead < len(t.closedQueue) {
 		e := t.closedQueue[t.closedHead]
 		if t.conns[e.key] == e.c && e.c.closed && len(t.closedQueue)-t.closedHead <= maxClosed && !e.c.expired(now) {

@@ -80,7 +80,7 @@ func TestSweepChangesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.tracker.sweepEvery = 1
+			r.tracker.setSweepEvery(1)
 			i := 0
 			for got, err := range r.Segments(context.Background()) {
 				if err != nil {
