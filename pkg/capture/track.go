@@ -87,16 +87,16 @@ type half struct {
 
 // conn is one tracked connection.
 type conn struct {
-	stream    uint64
-	client    int // index into halves of the side that sent the SYN
-	halves    [2]half
-	synAcked  bool // handshake 3/3 seen
-	finOrder  int  // 0 none, else index+1 of the side that sent the first FIN
-	closed    bool
+	stream   uint64
+	client   int // index into halves of the side that sent the SYN
+	halves   [2]half
+	synAcked bool // handshake 3/3 seen
+	finOrder int  // 0 none, else index+1 of the side that sent the first FIN
+	closed   bool
 	// Capture times in Unix nanoseconds: compared on every segment, and
 	// integer arithmetic costs less than time.Time.Sub.
-	closedAt int64
-	lastSeen int64
+	closedAt  int64
+	lastSeen  int64
 	refusable bool // only a SYN so far: an RST now means "refused"
 	reset     bool // an RST was seen
 
