@@ -449,8 +449,8 @@ server\n" (18 bytes) and closes first; the client (192.0.2.1, namespace
 tcppg-hc) reads to EOF and closes. Captured on the server's veth. On the
 client side `iptables -A INPUT -p tcp --sport 4800 --tcp-flags ALL ACK -j DROP`
 for 5 s loses the server's final ACK and its TIME_WAIT re-ACKs, so the client
-in LAST_ACK resends its FIN with backoff, the last ones 3.3 s and 6.8 s
-after the close. tshark keeps every late FIN in stream 0 (retransmission)
+in LAST_ACK resends its FIN with backoff (0.2, 0.4, 0.8, 1.6, 3.2 s...), the
+last ones more than 3 s and 6 s after the close. tshark keeps every late FIN in stream 0 (retransmission)
 and each re-ACK there too (duplicate ack): segments of a closed connection
 never start a new stream, only a SYN with a new ISN does.
 EOF
@@ -588,8 +588,17 @@ log "README.md"
 {
 	# Everything before the marker, without the blank lines just before it.
 	awk -v m="$MARKER" '$0 == m {exit} /^$/ {b = b "\n"; next} {printf "%s", b; b = ""; print}' "$OUT/README.md"
-	printf '\n%s\n\n# Hard cases\n\nRecorded by `scripts/record-hard-testdata.sh` (tcpdump %s, Linux %s).\n' \
+	printf '\n%s\n\n# Hard cases\n\nRecorded by `scripts/record-hard-testdata.sh` (tcpdump %s, Linux %s): real\n' \
 		"$MARKER" "$(tcpdump --version 2>&1 | sed -n 's/^tcpdump version //p')" "$(uname -r | cut -d- -f1)"
+	cat <<'EOF'
+traffic between python3 programs in throw-away network namespaces joined by
+veth pairs (client 192.0.2.1 / 2001:db8::1, server 192.0.2.2 / 2001:db8::2,
+a router 192.0.2.254 / 198.51.100.254 for router-any.pcap), no segmentation
+offload, ports 4800-4899. Losses on the link are made with iptables after the capture
+point, so the capture shows what was sent. Times, ports and sequence numbers
+change on every run; the script checks the random ones still show what they
+are for.
+EOF
 	for f in "${ALL[@]}"; do
 		[[ -f $OUT/$f ]] && section "$f"
 	done
