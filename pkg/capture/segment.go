@@ -247,8 +247,9 @@ type Facts uint16
 
 const (
 	// SeenAgain: the same packet as the previous one in this direction (same
-	// IPv4 identification, TCP checksum, numbers and flags), captured a
-	// second time, as `-i any` on a router takes it arriving and leaving.
+	// IPv4 identification, TCP checksum, numbers and flags, under 100 ms
+	// later), captured a second time, as `-i any` on a router takes it
+	// arriving and leaving.
 	SeenAgain Facts = 1 << iota
 	// DSACK: the segment carries a D-SACK block: data arrived twice.
 	DSACK

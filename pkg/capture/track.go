@@ -34,6 +34,9 @@ const (
 	idleEvict = 10 * time.Minute
 	// defaultSweepEvery is how often, in segments, the table is swept.
 	defaultSweepEvery = 4096
+	// seenAgainWithin: an identical packet this soon after the first is
+	// the same packet captured twice, not a resend.
+	seenAgainWithin = 100 * time.Millisecond
 )
 
 // connKey names a connection regardless of direction: the lower endpoint first.
@@ -208,7 +211,7 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 		rev.base, rev.baseSet = p.Ack-1, true
 	}
 
-	facts := factsOf(fwd, rev, p)
+	facts := factsOf(fwd, rev, p, ts)
 	analysis := analyze(c, fwd, rev, p, ts) | reused | c.fastOpen(rev, p)
 	if analysis&Retransmission != 0 && c.tfoIgnored && from == c.client && p.Seq-fwd.base == 1 {
 		facts |= ResendAfterTFOIgnored
@@ -301,10 +304,14 @@ func (c *conn) fastOpen(rev *half, p *Packet) Analysis {
 
 // factsOf reads what the packet shows against this side's and the other
 // side's state before it, and remembers this packet for the next.
-func factsOf(fwd, rev *half, p *Packet) Facts {
+func factsOf(fwd, rev *half, p *Packet, ts time.Time) Facts {
 	var f Facts
+	// A second capture of one packet comes microseconds after the first; a
+	// resend that happens to be identical (no timestamps, IP ID 0) comes
+	// at least one retransmission timeout (200 ms on Linux) later.
 	if fwd.prevValid && fwd.prev.seq == p.Seq && fwd.prev.ack == p.Ack && fwd.prev.ipid == p.IPID &&
-		fwd.prev.sum == p.Checksum && fwd.prev.flags == p.Flags && fwd.prev.len == p.Len {
+		fwd.prev.sum == p.Checksum && fwd.prev.flags == p.Flags && fwd.prev.len == p.Len &&
+		ts.Sub(fwd.lastAckTime) < seenAgainWithin {
 		f |= SeenAgain
 	}
 	if p.DSACK {

@@ -46,7 +46,7 @@ func explainAnalysis(s *capture.Segment) string {
 	a, f := s.Analysis, s.Facts
 	switch {
 	case f&capture.SeenAgain != 0:
-		return "the same packet captured twice (same IP ID and checksum), as on a router's arriving and leaving interfaces; nothing was lost"
+		return "the same packet captured twice (same ID, checksum and numbers), as on a router's arriving and leaving interfaces; nothing was lost"
 	case f&capture.ResendAfterTFOIgnored != 0:
 		return "sent again because the server ignored it in the Fast Open SYN; the first copy was not lost"
 	case f&capture.SYNAgain != 0 && a&capture.Retransmission != 0:
@@ -82,7 +82,8 @@ func SegmentNote(s *capture.Segment) string {
 	// Client and server: the client is the side whose SYN the capture saw
 	// first. In a simultaneous open both sides send a SYN; the one seen
 	// second is still called the server. A socket connected to itself
-	// (self-connect) is both ends: every segment is the client's.
+	// (self-connect) is both ends: every segment is the client's
+	// (FromClient), and the notes call it "the socket".
 	sender, receiver := "server", "client"
 	if s.FromClient {
 		sender, receiver = "client", "server"
@@ -100,7 +101,7 @@ func SegmentNote(s *capture.Segment) string {
 	if s.Facts&capture.SeenAgain != 0 {
 		// Not a new segment: neither a step nor a resend, whatever the
 		// numbers make Wireshark call it.
-		note := "the same packet again (same IP ID and checksum): captured twice, arriving and leaving"
+		note := "the same packet again (same ID, checksum and numbers): captured twice, arriving and leaving"
 		if s.Analysis != 0 {
 			note += "; tshark: " + s.Analysis.String()
 		}
