@@ -170,12 +170,14 @@ func (d *Decoder) fill(p *Packet) error {
 		p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(d.ip4.SrcIP.To4())), uint16(d.tcp.SrcPort))
 		p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(d.ip4.DstIP.To4())), uint16(d.tcp.DstPort))
 		ipPayloadLen = int(d.ip4.Length) - int(d.ip4.IHL)*4
+		p.IPID = d.ip4.Id
 	case d.has(layers.LayerTypeIPv6):
 		p.Src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(d.ip6.SrcIP.To16())), uint16(d.tcp.SrcPort))
 		p.Dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(d.ip6.DstIP.To16())), uint16(d.tcp.DstPort))
 		// The IPv6 layer struct's payload is what follows its fixed header
 		// (and a hop-by-hop header it decoded): TCP's header and data.
 		ipPayloadLen = int(d.ip6.Length)
+		p.IPID = 0 // IPv6 has no identification outside a fragment header
 		if d.ip6.HopByHop != nil {
 			ipPayloadLen -= len(d.ip6.HopByHop.Contents)
 		}
@@ -189,10 +191,7 @@ func (d *Decoder) fill(p *Packet) error {
 	p.Flags = tcpFlags(&d.tcp)
 	p.Window = d.tcp.Window
 	p.WindowScale, p.MSS = -1, 0
-	p.Checksum, p.IPID = d.tcp.Checksum, 0
-	if d.has(layers.LayerTypeIPv4) {
-		p.IPID = d.ip4.Id
-	}
+	p.Checksum = d.tcp.Checksum
 	p.DSACK, p.SACKAbove, p.TFOCookie = false, false, false
 	for _, opt := range d.tcp.Options {
 		switch opt.OptionType {

@@ -102,6 +102,7 @@ type conn struct {
 	lastSeen  int64
 	refusable bool // only a SYN so far: an RST now means "refused"
 	reset     bool // an RST was seen
+	self      bool // both ends are one socket (self-connect)
 
 	tfoSYNData bool // a SYN with a Fast Open cookie carried data
 	tfoIgnored bool // and the SYN+ACK did not acknowledge it
@@ -212,6 +213,9 @@ func (t *Tracker) Track(p *Packet, ts time.Time, frame uint64) Segment {
 	}
 
 	facts := factsOf(fwd, rev, p, ts)
+	if c.self {
+		facts |= SelfConnect
+	}
 	analysis := analyze(c, fwd, rev, p, ts) | reused | c.fastOpen(rev, p)
 	if analysis&Retransmission != 0 && c.tfoIgnored && from == c.client && p.Seq-fwd.base == 1 {
 		facts |= ResendAfterTFOIgnored
@@ -334,9 +338,6 @@ func factsOf(fwd, rev *half, p *Packet, ts time.Time) Facts {
 	if p.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK && fwd.sentSYN && fwd.baseSet && p.Seq == fwd.base {
 		f |= SYNAgain
 	}
-	if p.Src == p.Dst {
-		f |= SelfConnect
-	}
 	fwd.prev.seq, fwd.prev.ack, fwd.prev.ipid, fwd.prev.sum, fwd.prev.flags, fwd.prev.len = p.Seq, p.Ack, p.IPID, p.Checksum, p.Flags, p.Len
 	fwd.prevValid = true
 	fwd.prevSYN = p.Flags&FlagSYN != 0
@@ -396,6 +397,7 @@ func (t *Tracker) newConn(key connKey, p *Packet) *conn {
 	c := &conn{stream: t.nextStream}
 	t.nextStream++
 	c.halves[0].addr, c.halves[1].addr = p.Src, p.Dst
+	c.self = p.Src == p.Dst
 	for i := range c.halves {
 		c.halves[i].winScale = -1
 		c.halves[i].window = math.MaxUint32
