@@ -35,6 +35,8 @@ func analyze(c *conn, fwd, rev *half, p *Packet, ts time.Time) Analysis {
 		}
 		if fwd.nextSeq != 0 && seqGT(seq, fwd.nextSeq) && p.Flags&FlagRST == 0 {
 			a |= LostSegment
+			// A gap re-arms "ACKed segment that wasn't captured" (below).
+			fwd.dupAcks = 0
 		}
 		if (seglen == 0 || seglen == 1) && seq == fwd.nextSeq-1 && !synFinRst {
 			a |= KeepAlive
@@ -75,16 +77,24 @@ func analyze(c *conn, fwd, rev *half, p *Packet, ts time.Time) Analysis {
 		fwd.dupAcks = 0
 	}
 	if rev.maxSeqToBeAcked != 0 && seqGT(ack, rev.maxSeqToBeAcked) && p.Flags&FlagACK != 0 {
-		// Plain '>' here, not sequence arithmetic, as in the C source.
-		if rev.maxSeqToBeAcked > rev.nextSeq {
-			rev.maxSeqToBeAcked = rev.nextSeq
+		// This acknowledges beyond the other side's highest contiguous byte
+		// seen. The rule below is tshark 4.0.17's as its output shows it on
+		// captures where tcpdump lost packets (capture-drops*.pcap; the
+		// packet-tcp.c at hand, a 3.x one, differs): the ACK is flagged
+		// only while the other side is armed (its dup-ack counter is 0),
+		// which disarms it (-1) until that side skips ahead again (a gap,
+		// "previous segment not captured", above) or its own ack changes
+		// (finished_fwd above); and the bound moves up to the other side's
+		// highest byte, so later ACKs of what was seen since are not
+		// flagged. On a one-way transfer the sender's ack never changes: a
+		// rule that re-armed only on that (the previous port) flagged the
+		// first gap and none after it, and one that never disarms flags
+		// ACKs that tshark does not.
+		if rev.dupAcks == 0 {
 			a |= AckedUnseen
-		} else {
-			if rev.dupAcks == 0 {
-				a |= AckedUnseen
-			}
-			rev.dupAcks = -1
 		}
+		rev.dupAcks = -1
+		rev.maxSeqToBeAcked = rev.nextSeq
 	}
 
 	if seglen > 0 || p.Flags&(FlagSYN|FlagFIN) != 0 {

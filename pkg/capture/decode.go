@@ -36,6 +36,17 @@ type Packet struct {
 	MSS         uint16
 	Len         int // payload length according to the IP header
 	Payload     []byte
+	Cut         Cut // what of the TCP header the snap length cut off
+
+	// What tells one packet from another that repeats it: the IPv4
+	// identification (0 for IPv6) and the TCP checksum.
+	IPID, Checksum uint16
+	// SACK blocks: DSACK when the first reports data received twice (RFC
+	// 2883: below the ack, or inside the second block); SACKAbove when a
+	// block reports data received beyond the ack (a gap before it).
+	DSACK, SACKAbove bool
+	// TFOCookie: a TCP Fast Open option with a cookie (not a bare request).
+	TFOCookie bool
 }
 
 // Decoder turns a link-layer frame into a Packet. It reuses its layer
@@ -115,9 +126,10 @@ func (d *Decoder) Decode(frame []byte, p *Packet) error {
 		return ErrNotTCP
 	}
 	if err := parser.DecodeLayers(data, &d.decoded); err != nil {
-		// A broken header somewhere before TCP: not a segment we can read.
 		if !d.has(layers.LayerTypeTCP) {
-			return ErrNotTCP
+			// The IP header may be whole and the TCP header cut by the
+			// snap length: show what is known rather than drop it.
+			return d.fillCut(p)
 		}
 	}
 	if !d.has(layers.LayerTypeTCP) {
@@ -158,12 +170,14 @@ func (d *Decoder) fill(p *Packet) error {
 		p.Src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(d.ip4.SrcIP.To4())), uint16(d.tcp.SrcPort))
 		p.Dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(d.ip4.DstIP.To4())), uint16(d.tcp.DstPort))
 		ipPayloadLen = int(d.ip4.Length) - int(d.ip4.IHL)*4
+		p.IPID = d.ip4.Id
 	case d.has(layers.LayerTypeIPv6):
 		p.Src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(d.ip6.SrcIP.To16())), uint16(d.tcp.SrcPort))
 		p.Dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(d.ip6.DstIP.To16())), uint16(d.tcp.DstPort))
 		// The IPv6 layer struct's payload is what follows its fixed header
 		// (and a hop-by-hop header it decoded): TCP's header and data.
 		ipPayloadLen = int(d.ip6.Length)
+		p.IPID = 0 // IPv6 has no identification outside a fragment header
 		if d.ip6.HopByHop != nil {
 			ipPayloadLen -= len(d.ip6.HopByHop.Contents)
 		}
@@ -177,8 +191,17 @@ func (d *Decoder) fill(p *Packet) error {
 	p.Flags = tcpFlags(&d.tcp)
 	p.Window = d.tcp.Window
 	p.WindowScale, p.MSS = -1, 0
+	p.Checksum = d.tcp.Checksum
+	p.DSACK, p.SACKAbove, p.TFOCookie = false, false, false
 	for _, opt := range d.tcp.Options {
 		switch opt.OptionType {
+		case tcpOptionFastOpen:
+			p.TFOCookie = len(opt.OptionData) > 0
+		case tcpOptionExperimental:
+			// RFC 7413's experimental form: the magic 0xF989, then the cookie.
+			p.TFOCookie = len(opt.OptionData) > 2 && binary.BigEndian.Uint16(opt.OptionData) == 0xF989
+		case layers.TCPOptionKindSACK:
+			p.DSACK, p.SACKAbove = sackFacts(opt.OptionData, p.Ack)
 		case layers.TCPOptionKindWindowScale:
 			if len(opt.OptionData) == 1 {
 				p.WindowScale = int8(min(opt.OptionData[0], 14)) // RFC 7323: larger means 14
@@ -191,7 +214,108 @@ func (d *Decoder) fill(p *Packet) error {
 	}
 	p.Len = max(ipPayloadLen-tcpHeaderLen, 0)
 	p.Payload = d.tcp.Payload
+	p.Cut = CutNone
 	return nil
+}
+
+// fillCut reads a TCP segment whose header the snap length cut (`tcpdump
+// -s 60` on IPv6 leaves 6 bytes of it; -s 60 on IPv4 leaves the fixed 20
+// bytes but not the options): the addresses come from the whole IP header,
+// the ports when their 4 bytes are there, and seq, ack, flags and window
+// when the fixed 20-byte header is. Anything else that failed to decode is
+// no readable segment.
+func (d *Decoder) fillCut(p *Packet) error {
+	var tcpBytes []byte
+	var ipPayloadLen int
+	var src, dst netip.Addr
+	switch {
+	case d.has(layers.LayerTypeIPv4):
+		if d.ip4.Protocol != layers.IPProtocolTCP || d.ip4.FragOffset != 0 || d.ip4.Flags&layers.IPv4MoreFragments != 0 {
+			return ErrNotTCP
+		}
+		tcpBytes, ipPayloadLen = d.ip4.Payload, int(d.ip4.Length)-int(d.ip4.IHL)*4
+		src, dst = netip.AddrFrom4([4]byte(d.ip4.SrcIP.To4())), netip.AddrFrom4([4]byte(d.ip4.DstIP.To4()))
+	case d.has(layers.LayerTypeIPv6):
+		if d.ip6.NextHeader != layers.IPProtocolTCP || d.ip6.Length == 0 {
+			return ErrNotTCP
+		}
+		tcpBytes, ipPayloadLen = d.ip6.Payload, int(d.ip6.Length)
+		src, dst = netip.AddrFrom16([16]byte(d.ip6.SrcIP.To16())), netip.AddrFrom16([16]byte(d.ip6.DstIP.To16()))
+	default:
+		return ErrNotTCP
+	}
+	n := len(tcpBytes)
+	hdrLen := 20
+	if n > 12 {
+		hdrLen = int(tcpBytes[12]>>4) * 4
+	}
+	if hdrLen < 20 || n >= min(hdrLen, ipPayloadLen) {
+		return ErrNotTCP // not cut: a broken header
+	}
+	*p = Packet{WindowScale: -1, Cut: CutHeader}
+	var sport, dport uint16
+	if n >= 4 {
+		sport, dport = binary.BigEndian.Uint16(tcpBytes[0:2]), binary.BigEndian.Uint16(tcpBytes[2:4])
+	}
+	p.Src, p.Dst = netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport)
+	if n < 20 {
+		return nil
+	}
+	p.Cut = CutOptions
+	p.Seq = binary.BigEndian.Uint32(tcpBytes[4:8])
+	p.Ack = binary.BigEndian.Uint32(tcpBytes[8:12])
+	p.Flags = Flags(tcpBytes[13]) // the header's bit order is Flags' order
+	p.Window = binary.BigEndian.Uint16(tcpBytes[14:16])
+	p.Len = max(ipPayloadLen-hdrLen, 0)
+	// The options that are whole before the cut.
+	for opts := tcpBytes[20:n]; len(opts) > 0; {
+		kind := opts[0]
+		if kind == 0 {
+			break
+		}
+		if kind == 1 {
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 || int(opts[1]) < 2 || int(opts[1]) > len(opts) {
+			break
+		}
+		switch data := opts[2:opts[1]]; {
+		case kind == byte(layers.TCPOptionKindMSS) && len(data) == 2:
+			p.MSS = binary.BigEndian.Uint16(data)
+		case kind == byte(layers.TCPOptionKindWindowScale) && len(data) == 1:
+			p.WindowScale = int8(min(data[0], 14))
+		}
+		opts = opts[opts[1]:]
+	}
+	return nil
+}
+
+// TCP option kinds gopacket v1.1.19 does not name: Fast Open (RFC 7413)
+// and the experimental kind it used before it had its own.
+const (
+	tcpOptionFastOpen     layers.TCPOptionKind = 34
+	tcpOptionExperimental layers.TCPOptionKind = 254
+)
+
+// sackFacts reads the blocks of a SACK option (left and right edges, 4
+// bytes each) against the segment's ack.
+func sackFacts(data []byte, ack uint32) (dsack, above bool) {
+	n := len(data) / 8
+	for i := 0; i < n; i++ {
+		left, right := binary.BigEndian.Uint32(data[i*8:]), binary.BigEndian.Uint32(data[i*8+4:])
+		if i == 0 {
+			inSecond := n > 1 && !seqLT(left, binary.BigEndian.Uint32(data[8:])) && !seqGT(right, binary.BigEndian.Uint32(data[12:]))
+			if seqLT(left, ack) || inSecond {
+				dsack = true
+				continue
+			}
+		}
+		if seqGT(right, ack) {
+			above = true
+		}
+	}
+	return dsack, above
 }
 
 func tcpFlags(t *layers.TCP) Flags {

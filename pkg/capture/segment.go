@@ -64,12 +64,46 @@ const (
 	KindData               // carries payload (and no SYN, FIN or RST)
 	KindFIN                // FIN, with or without payload: no more data from this side
 	KindRST                // RST: the connection is aborted or refused
+	KindCut                // the snap length cut the header before the flags: what it is is unknown
 )
 
 var kindNames = [...]string{
 	KindACK: "ACK", KindSYN: "SYN", KindSYNACK: "SYN+ACK",
-	KindData: "DATA", KindFIN: "FIN", KindRST: "RST",
+	KindData: "DATA", KindFIN: "FIN", KindRST: "RST", KindCut: "TCP?",
 }
+
+// Cut says what of a segment's TCP header the capture's snap length cut off
+// (tcpdump -s N keeps the first N bytes of each frame). The IP header is
+// whole in every case: the addresses, and the payload length it states, are
+// the packet's.
+type Cut uint8
+
+const (
+	CutNone Cut = iota
+	// CutOptions: the fixed 20-byte TCP header is whole (ports, seq, ack,
+	// flags, window), some of its options are not: an MSS or window scale
+	// beyond the cut is unknown.
+	CutOptions
+	// CutHeader: the fixed TCP header itself is cut; only the addresses are
+	// known, and the ports when their 4 bytes are there. Such a segment is
+	// not tracked: Seq, Ack, Flags and Len are 0, Kind is KindCut.
+	CutHeader
+)
+
+func (c Cut) String() string {
+	switch c {
+	case CutOptions:
+		return "TCP options cut by the snap length"
+	case CutHeader:
+		return "TCP header cut by the snap length"
+	}
+	return ""
+}
+
+// NoStream is the Stream of a segment that belongs to no known connection:
+// one whose header the snap length cut (CutHeader) on a 4-tuple not seen
+// whole yet. tshark gives such a frame no tcp.stream either.
+const NoStream = ^uint64(0)
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -137,7 +171,7 @@ func (s Step) String() string {
 
 // Analysis is a set of the remarks Wireshark's TCP analysis would make about
 // a segment (its tcp.analysis.* fields), decided by the same rules.
-type Analysis uint16
+type Analysis uint32
 
 const (
 	Retransmission Analysis = 1 << iota
@@ -154,6 +188,16 @@ const (
 	KeepAliveAck
 	WindowUpdate
 	WindowFull
+	// ReusedPorts: a SYN (or SYN+ACK) with a new ISN on a 4-tuple an
+	// earlier connection of this capture used; it starts a new stream.
+	ReusedPorts
+	// TFOSyn: a SYN carrying a TCP Fast Open cookie (it may carry data).
+	TFOSyn
+	// TFOAck: a SYN+ACK acknowledging the data of a Fast Open SYN.
+	TFOAck
+	// TFOIgnored: a SYN+ACK that does not acknowledge the data a Fast Open
+	// SYN carried: the client must send it again.
+	TFOIgnored
 )
 
 // analysisNames is in the order Names lists them, most telling first. Each
@@ -176,6 +220,10 @@ var analysisNames = [...]struct {
 	{KeepAliveAck, "keep-alive ack"},
 	{WindowUpdate, "window update"},
 	{WindowFull, "window full"},
+	{ReusedPorts, "port numbers reused"},
+	{TFOSyn, "syn with tfo cookie"},
+	{TFOAck, "syn-ack accepting tfo data"},
+	{TFOIgnored, "syn-ack ignoring tfo data"},
 }
 
 // Names lists the remarks set in a, most telling first.
@@ -190,6 +238,46 @@ func (a Analysis) Names() []string {
 }
 
 func (a Analysis) String() string { return strings.Join(a.Names(), ", ") }
+
+// Facts are what the packets show about a segment beyond Wireshark's
+// remarks, so that an explanation never says what the packets contradict:
+// the remark "duplicate ack" is Wireshark's, whether anything is missing is
+// a fact of the capture.
+type Facts uint16
+
+const (
+	// SeenAgain: the same packet as the previous one in this direction (same
+	// IPv4 identification, TCP checksum, numbers and flags, under 100 ms
+	// later), captured a second time, as `-i any` on a router takes it
+	// arriving and leaving.
+	SeenAgain Facts = 1 << iota
+	// DSACK: the segment carries a D-SACK block: data arrived twice.
+	DSACK
+	// GapBeforeAck: the other side was seen sending beyond this segment's
+	// ack, or a SACK block reports data beyond it: something is missing.
+	GapBeforeAck
+	// PeerWindowZero: the other side's last advertised window was zero.
+	PeerWindowZero
+	// AfterSYN: this side's previous segment was a SYN, whose window is
+	// never scaled: a change of the window field is no change of room.
+	AfterSYN
+	// SYNAgain: a SYN+ACK from a side that sent a pure SYN with the same
+	// ISN before (a simultaneous open, or a socket connected to itself).
+	SYNAgain
+	// AfterReset: an RST on a connection already reset: the kernel answers
+	// a segment that was still on its way.
+	AfterReset
+	// SelfConnect: source and destination are the same address and port.
+	SelfConnect
+	// BothSentSYN: both sides sent a pure SYN (a simultaneous open).
+	BothSentSYN
+	// AckBeyondSeen: the ack covers bytes the capture never saw the other
+	// side send (the capture missed them).
+	AckBeyondSeen
+	// ResendAfterTFOIgnored: data sent again because the server ignored it
+	// in a Fast Open SYN; the first copy was not lost.
+	ResendAfterTFOIgnored
+)
 
 // PreviewMax is how many payload bytes a Segment keeps for display.
 const PreviewMax = 64
@@ -218,6 +306,11 @@ type Segment struct {
 	MSS            uint16 // the MSS option, when present (SYN segments)
 
 	Analysis Analysis
+	Facts    Facts
+
+	// Cut says what of the header the snap length cut off; the numbers it
+	// lists as unknown are 0.
+	Cut Cut
 
 	// AcksFIN: the ACK covers the other side's FIN, which takes one
 	// sequence number but is no byte of data.

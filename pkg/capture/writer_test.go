@@ -56,11 +56,15 @@ func tsharkFlagsLens(t *testing.T, path string) []string {
 		t.Fatalf("tshark -r %s: %v: %s", path, err, stderr.String())
 	}
 	var rows []string
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		if line == "" {
 			continue
 		}
 		flags, length, _ := strings.Cut(line, "\t")
+		if flags == "" { // the snap length cut the header before the flags
+			rows = append(rows, "?")
+			continue
+		}
 		f, err := strconv.ParseUint(flags, 0, 16)
 		if err != nil {
 			t.Fatalf("tshark line %q: %v", line, err)
@@ -87,7 +91,11 @@ func TestWriterRoundTrip(t *testing.T) {
 					t.Errorf("tshark reads %d TCP segments in the copy, the original has %d", len(rows), len(orig))
 				}
 				for i := range min(len(rows), len(orig)) {
-					if want := orig[i].Flags.String() + " " + strconv.Itoa(orig[i].Len); rows[i] != want {
+					want := orig[i].Flags.String() + " " + strconv.Itoa(orig[i].Len)
+					if orig[i].Cut == CutHeader {
+						want = "?"
+					}
+					if rows[i] != want {
 						t.Errorf("segment %d: tshark reads %q in the copy, the original is %q", i+1, rows[i], want)
 					}
 				}

@@ -248,7 +248,7 @@ func stepNames() []string {
 
 func analysisNames() []string {
 	var names []string
-	for a := capture.Retransmission; a <= capture.WindowFull; a <<= 1 {
+	for a := capture.Retransmission; a <= capture.TFOIgnored; a <<= 1 {
 		names = append(names, dashed(a.String()))
 	}
 	return names

@@ -69,7 +69,11 @@ type Event struct {
 
 // WireEvent wraps a captured segment as a timeline event.
 func WireEvent(s capture.Segment) Event {
-	return Event{Time: s.Time, Source: SourceWire, Segment: s, Stream: int64(s.Stream)}
+	stream := int64(s.Stream)
+	if s.Stream == capture.NoStream {
+		stream = -1 // a segment whose header the snap length cut, on no known connection
+	}
+	return Event{Time: s.Time, Source: SourceWire, Segment: s, Stream: stream}
 }
 
 // ServerEvent wraps an event of the server's code.

@@ -243,7 +243,7 @@ func htmlDetails(e *Event, start time.Time) string {
 			line("mss       ", strconv.Itoa(int(seg.MSS)))
 		}
 		if seg.Analysis != 0 {
-			line("analysis  ", seg.Analysis.String(), ": ", explainAnalysis(seg.Analysis))
+			line("analysis  ", seg.Analysis.String(), ": ", explainAnalysis(seg))
 		}
 		if note := SegmentNote(seg); note != "" {
 			line("meaning   ", note)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/tcp-playground/playground/pkg/capture"
 )
 
 // JSONView renders one JSON object per line: the timeline for scripts and
@@ -32,7 +34,7 @@ type JSONEvent struct {
 	Flags     string   `json:"flags"`  // tcpdump's letters: "S", "S.", ".", "P.", "F.", "R."
 	Src       string   `json:"src"`    // "ip:port", IPv6 in brackets
 	Dst       string   `json:"dst"`
-	Stream    uint64   `json:"stream"`               // connection index, as tshark's tcp.stream
+	Stream    *uint64  `json:"stream,omitempty"`     // connection index, as tshark's tcp.stream; absent when unknown (header cut)
 	Frame     uint64   `json:"frame"`                // 1-based frame number in the capture
 	From      string   `json:"from"`                 // "client" or "server"
 	Seq       uint32   `json:"seq"`                  // relative
@@ -44,6 +46,7 @@ type JSONEvent struct {
 	Analysis  []string `json:"analysis,omitempty"`   // Wireshark's remarks
 	Preview   string   `json:"preview,omitempty"`    // payload, escaped as in the log view
 	Late      bool     `json:"late,omitempty"`       // shown out of time order: it arrived after the reorder window
+	Cut       string   `json:"cut,omitempty"`        // what the snap length cut: "TCP options cut by the snap length"...
 	Note      string   `json:"note"`                 // the plain-language explanation
 }
 
@@ -139,7 +142,6 @@ func ToJSON(e Event) JSONEvent {
 		Flags:    seg.Flags.String(),
 		Src:      seg.Src.String(),
 		Dst:      seg.Dst.String(),
-		Stream:   seg.Stream,
 		Frame:    seg.Frame,
 		From:     "server",
 		Seq:      seg.Seq,
@@ -151,6 +153,14 @@ func ToJSON(e Event) JSONEvent {
 		Late:     e.Late,
 		Note:     SegmentNote(seg),
 	}
+	if seg.Stream != capture.NoStream {
+		stream := seg.Stream
+		j.Stream = &stream
+	}
+	if seg.Kind == capture.KindCut {
+		j.Flags = "?" // cut off
+	}
+	j.Cut = seg.Cut.String()
 	if seg.FromClient {
 		j.From = "client"
 	}

@@ -117,7 +117,11 @@ func (v *LogView) appendSegment(b []byte, seg *capture.Segment) []byte {
 	b = appendPadRight(b, kindStyle, []byte(seg.Kind.String()), kindWidth)
 
 	v.field = append(v.field[:0], '[')
-	v.field = seg.Flags.AppendLetters(v.field)
+	if seg.Kind == capture.KindCut {
+		v.field = append(v.field, '?') // the flags were cut off
+	} else {
+		v.field = seg.Flags.AppendLetters(v.field)
+	}
 	v.field = append(v.field, ']')
 	b = appendPadRight(b, kindStyle, v.field, flagsWidth)
 
@@ -184,6 +188,8 @@ func appendNumbers(b []byte, seg *capture.Segment) []byte {
 		return strconv.AppendUint(append(b, "ack="...), uint64(seg.Ack), 10)
 	}
 	switch seg.Kind {
+	case capture.KindCut:
+		return b // no numbers: the snap length cut them
 	case capture.KindACK:
 		b = ack(b)
 	default:

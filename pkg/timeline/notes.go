@@ -32,14 +32,43 @@ var analysisWhy = [...]struct {
 	{capture.KeepAliveAck, "the answer to a keep-alive"},
 	{capture.WindowUpdate, "the receiver has room again"},
 	{capture.WindowFull, "this segment fills the receiver's window: the sender must now wait"},
+	{capture.ReusedPorts, "a new connection on the same addresses and ports as an earlier one"},
+	{capture.TFOSyn, "TCP Fast Open: the SYN shows a cookie from an earlier connection, so it may carry data"},
+	{capture.TFOAck, "TCP Fast Open: the server takes the SYN's data at once and acknowledges it here"},
+	{capture.TFOIgnored, "TCP Fast Open refused: the server ignores the data the SYN carried, so it must come again"},
 }
 
-// explainAnalysis is the plain-language meaning of the most telling remark in a.
-func explainAnalysis(a capture.Analysis) string {
+// explainAnalysis is the plain-language meaning of the most telling remark
+// on s. Wireshark's remarks follow rules about numbers; where the packets
+// show the usual meaning is wrong for this segment (its Facts), the
+// explanation says what the packets show instead.
+func explainAnalysis(s *capture.Segment) string {
+	a, f := s.Analysis, s.Facts
+	switch {
+	case f&capture.SeenAgain != 0:
+		return "the same packet captured twice (same ID, checksum and numbers), as on a router's arriving and leaving interfaces; nothing was lost"
+	case f&capture.ResendAfterTFOIgnored != 0:
+		return "sent again because the server ignored it in the Fast Open SYN; the first copy was not lost"
+	case f&capture.SYNAgain != 0 && a&capture.Retransmission != 0:
+		return "it repeats this side's own SYN, now with an ACK: both ends sent a SYN (a simultaneous open); nothing was lost"
+	}
 	for _, n := range analysisWhy {
-		if a&n.bit != 0 {
-			return n.why
+		if a&n.bit == 0 {
+			continue
 		}
+		switch {
+		case n.bit == capture.DuplicateAck && f&capture.DSACK != 0:
+			return "the same ACK again, with a D-SACK block: that data arrived twice; nothing is missing"
+		case n.bit == capture.DuplicateAck && f&capture.GapBeforeAck == 0:
+			return "the same ACK again, answering a segment that came again; nothing is missing"
+		case n.bit == capture.KeepAlive && f&capture.PeerWindowZero == 0:
+			return "an old sequence number, sent only to get an ACK back: is the peer still there?"
+		case n.bit == capture.KeepAlive:
+			return "an old sequence number, sent only to get an ACK back; Linux probes a zero window this way"
+		case n.bit == capture.WindowUpdate && f&capture.AfterSYN != 0:
+			return "the window field changed because a SYN's window is never scaled and this one is; the room did not change"
+		}
+		return n.why
 	}
 	return ""
 }
@@ -50,9 +79,33 @@ func explainAnalysis(a capture.Analysis) string {
 func SegmentNote(s *capture.Segment) string {
 	var b strings.Builder
 	b.Grow(96)
+	// Client and server: the client is the side whose SYN the capture saw
+	// first. In a simultaneous open both sides send a SYN; the one seen
+	// second is still called the server. A socket connected to itself
+	// (self-connect) is both ends: every segment is the client's
+	// (FromClient), and the notes call it "the socket".
 	sender, receiver := "server", "client"
 	if s.FromClient {
 		sender, receiver = "client", "server"
+	}
+	if s.Facts&capture.SelfConnect != 0 {
+		sender, receiver = "socket", "socket"
+	}
+	if s.Cut == capture.CutHeader {
+		// Nothing past the ports was captured: say so, and nothing else.
+		if s.Src.Port() == 0 && s.Dst.Port() == 0 {
+			return "TCP header cut by the snap length: only the addresses are known"
+		}
+		return "TCP header cut by the snap length: only the addresses and ports are known"
+	}
+	if s.Facts&capture.SeenAgain != 0 {
+		// Not a new segment: neither a step nor a resend, whatever the
+		// numbers make Wireshark call it.
+		note := "the same packet again (same ID, checksum and numbers): captured twice, arriving and leaving"
+		if s.Analysis != 0 {
+			note += "; tshark: " + s.Analysis.String()
+		}
+		return note
 	}
 	if s.Step != capture.StepNone {
 		b.WriteString(s.Step.String())
@@ -60,9 +113,13 @@ func SegmentNote(s *capture.Segment) string {
 	}
 	switch s.Step {
 	case capture.StepHandshake1:
-		b.WriteString("the client asks to open a connection")
+		if s.FromClient {
+			b.WriteString("the client asks to open a connection")
+		} else {
+			b.WriteString("the server side asks too: both ends sent a SYN (a simultaneous open)")
+		}
 	case capture.StepHandshake2:
-		b.WriteString("the server's kernel agrees")
+		b.WriteString("the " + sender + "'s kernel agrees")
 	case capture.StepHandshake3:
 		b.WriteString("established")
 	case capture.StepTeardown1:
@@ -81,6 +138,10 @@ func SegmentNote(s *capture.Segment) string {
 		b.WriteString("the " + sender + " aborts the connection")
 	default:
 		switch s.Kind {
+		case capture.KindRST:
+			if s.Facts&capture.AfterReset != 0 {
+				b.WriteString("reset again: the " + sender + "'s kernel answers a segment still on its way after the reset")
+			}
 		case capture.KindData:
 			b.WriteString("the " + sender + " sends " + Plural(s.Len, "byte"))
 		case capture.KindACK:
@@ -92,6 +153,9 @@ func SegmentNote(s *capture.Segment) string {
 			}
 			if s.Flags&capture.FlagACK != 0 && last > 0 {
 				b.WriteString("the " + sender + "'s kernel confirms bytes up to " + strconv.FormatUint(uint64(last), 10))
+				if s.Facts&capture.AckBeyondSeen != 0 {
+					b.WriteString(" (the capture missed some of them)")
+				}
 			}
 		}
 	}
@@ -103,7 +167,13 @@ func SegmentNote(s *capture.Segment) string {
 			b.WriteString("; ")
 		}
 		b.WriteString(s.Analysis.String())
-		b.WriteString(" (" + explainAnalysis(s.Analysis) + ")")
+		b.WriteString(" (" + explainAnalysis(s) + ")")
+	}
+	if s.Cut == capture.CutOptions {
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString("TCP options cut by the snap length")
 	}
 	return b.String()
 }

@@ -29,7 +29,7 @@ func (s style) append(dst []byte, text string) []byte {
 // Styles holds the styles a renderer uses.
 type Styles struct {
 	enabled bool
-	kind    [capture.KindRST + 1]style
+	kind    [capture.KindCut + 1]style
 	time    style // the relative time column
 	source  style // the "wire" source column
 	dim     style // explanations and secondary numbers
@@ -57,6 +57,7 @@ func NewStyles(enabled bool) *Styles {
 	s.kind[capture.KindData] = from(color.FgYellow, color.Bold)
 	s.kind[capture.KindFIN] = from(color.FgMagenta, color.Bold)
 	s.kind[capture.KindRST] = from(color.FgRed, color.Bold)
+	s.kind[capture.KindCut] = from(color.Faint) // only its addresses are known
 	s.time = from(color.Faint)
 	s.source = from(color.FgHiBlack)
 	s.dim = from(color.Faint)
