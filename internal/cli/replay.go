@@ -77,11 +77,11 @@ func runReplay(ctx context.Context, env Env, args []string) error {
 	// Cut segments are shown, each marked; say it once where a script sees it too.
 	switch {
 	case cut > 0 && optionsCut > 0:
-		fmt.Fprintf(env.Stderr, "playground: the snap length cut the TCP header of %d and the TCP options of %d of the %d segments (tcpdump -s 0 keeps whole packets)\n", cut, optionsCut, segments)
+		fmt.Fprintf(env.Stderr, "playground: the snap length cut the TCP header of %d and the TCP options of %d\n  of the %d segments (tcpdump -s 0 keeps whole packets)\n", cut, optionsCut, segments)
 	case cut > 0:
-		fmt.Fprintf(env.Stderr, "playground: the snap length cut the TCP header of %d of the %d segments: only their addresses and ports are known (tcpdump -s 0 keeps whole packets)\n", cut, segments)
+		fmt.Fprintf(env.Stderr, "playground: the snap length cut the TCP header of %d of the %d segments:\n  only their addresses and ports are known (tcpdump -s 0 keeps whole packets)\n", cut, segments)
 	case optionsCut > 0:
-		fmt.Fprintf(env.Stderr, "playground: the snap length cut the TCP options of %d of the %d segments: an MSS or window scale may be unknown (tcpdump -s 0 keeps whole packets)\n", optionsCut, segments)
+		fmt.Fprintf(env.Stderr, "playground: the snap length cut the TCP options of %d of the %d segments:\n  an MSS or window scale may be unknown (tcpdump -s 0 keeps whole packets)\n", optionsCut, segments)
 	}
 	if st := reader.Stats(); st.Frames > 0 && st.Segments == 0 {
 		fmt.Fprintf(env.Stderr, "playground: %s holds %d frames and no TCP segment\n", files[0], st.Frames)
