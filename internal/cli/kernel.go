@@ -48,7 +48,8 @@ func (k *kernelLane) start(ports []uint16, queues bool, add func(timeline.Event)
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
-		k.tracer.Run(ctx, func(c kernel.StateChange) { add(stateEvent(c)) })
+		sides := sockSides{}
+		k.tracer.Run(ctx, func(c kernel.StateChange) { add(stateEvent(c, sides)) })
 	}()
 	if queues {
 		k.wg.Add(1)
@@ -70,10 +71,30 @@ func (k *kernelLane) stop() (lost uint64) {
 	return lost
 }
 
+// sockSides remembers each socket's side from the transitions only one
+// side makes (SYN_SENT: the client; SYN_RECV: the server), so that its
+// later transitions carry it even when the wire's segments reach the
+// timeline after them (a busy machine).
+type sockSides map[uint64]timeline.Side
+
+func (s sockSides) of(c kernel.StateChange) timeline.Side {
+	switch {
+	case c.Old == kernel.SynSent || c.New == kernel.SynSent:
+		s[c.Sock] = timeline.SideClient
+	case c.Old == kernel.SynRecv || c.New == kernel.SynRecv || c.New == kernel.Listen:
+		s[c.Sock] = timeline.SideServer
+	}
+	side := s[c.Sock]
+	if c.New == kernel.Close {
+		delete(s, c.Sock) // the kernel may reuse the socket's address
+	}
+	return side
+}
+
 // stateEvent turns a state change into a timeline event; a FIN_WAIT2 →
 // CLOSE that left a TIME_WAIT socket behind is shown as what it is.
-func stateEvent(c kernel.StateChange) timeline.Event {
-	e := timeline.KernelEvent{Time: c.Time, Kind: timeline.KernelState,
+func stateEvent(c kernel.StateChange, sides sockSides) timeline.Event {
+	e := timeline.KernelEvent{Time: c.Time, Kind: timeline.KernelState, Side: sides.of(c),
 		Local: unmap(c.Local), Remote: peer(c.Remote),
 		Old: c.Old.String(), New: c.New.String(), PID: c.PID, Comm: c.Comm}
 	if c.MaybeTimeWait() {
