@@ -87,8 +87,15 @@ func TestEveryLessonAtALearnersPace(t *testing.T) {
 			}
 			ui := newTermUI(screen, newView, styles, 80, false)
 			out := &outputFlags{view: "log"}
-			session, err := openSession(Env{Stderr: io.Discard}, out, sessionSpec{filter: lessonFilter(l), screen: ui.screen,
-				kernel: true, kernelPorts: lessonPorts(l), queues: true})
+			spec := sessionSpec{filter: lessonFilter(l), kernel: true, kernelPorts: lessonPorts(l), queues: true}
+			var opts lesson.Options
+			closeLab, err := prepareLab(context.Background(), l, &spec, &opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeLab()
+			spec.screen = ui.screen
+			session, err := openSession(Env{Stderr: io.Discard}, out, spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +105,7 @@ func TestEveryLessonAtALearnersPace(t *testing.T) {
 			ui.readKeys(ctx, keys, quit)
 			done := make(chan struct{})
 			go aLearner(screen, keys, pause, done)
-			result, err := lesson.Run(ctx, l, lesson.Options{}, session, ui)
+			result, err := lesson.Run(ctx, l, opts, session, ui)
 			close(done)
 			if serr := session.Stop(Env{Stderr: io.Discard}, false); err == nil {
 				err = serr

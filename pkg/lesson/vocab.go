@@ -62,6 +62,11 @@ var actionDefs = []actionDef{
 	{"server-close", argNone, "the server closes its latest connection", (*runner).actServerClose},
 	{"server-abort", argNone, "the server aborts its latest connection (RST)", (*runner).actServerAbort},
 	{"wait-outside", argNone, "wait for the learner's own client (nc, curl, node); s or --auto: the playground plays it", (*runner).actWaitOutside},
+	{"dial-timeout", argDuration, "the client connects, giving up after DURATION (Go's Dialer.Timeout, Node's socket.setTimeout); failing is not an error", (*runner).actDialTimeout},
+	{"link-delay", argDuration, "a lab lesson's link delays every packet by DURATION, each way (rules stay, and count again from here)", (*runner).actLinkDelay},
+	{"link-drop-syn", argNone, "a lab lesson's link drops every SYN from the client: the server never hears of it", (*runner).actLinkDropSYN},
+	{"link-drop-data", argNumber, "a lab lesson's link drops the client's Nth data segment from now on, once (its retransmission goes through)", (*runner).actLinkDropData},
+	{"link-clear", argNone, "a lab lesson's link is a perfect wire again: no delay, no rule", (*runner).actLinkClear},
 	{"try-it-yourself", argNone, "keep everything running while the learner tries things; skipped with --auto", (*runner).actTryItYourself},
 }
 
@@ -88,6 +93,7 @@ var frontMatterDefs = []frontMatterDef{
 	{"read-size", argNumber, "a slow-read server reads this many bytes at a time", func(l *Lesson, v value) { l.Server.ReadSize = int(v.num) }},
 	{"receive-buffer", argNumber, "the server socket's SO_RCVBUF", func(l *Lesson, v value) { l.Server.ReceiveBuffer = int(v.num) }},
 	{"backlog", argNumber, "the listen backlog (the accept queue's length)", func(l *Lesson, v value) { l.Server.Backlog = int(v.num) }},
+	{"link", argWord, "`lab`: the server and the client run in two network namespaces joined by a link the lesson controls (needs root and /dev/net/tun)", func(l *Lesson, v value) { l.Lab = v.text == "lab" }},
 }
 
 // behaviorDefs are the servers a lesson may run (front matter `server:`).
@@ -127,6 +133,7 @@ var sourceDefs = []struct {
 	{timeline.SourceServer, "the lesson's server code", kindNames(server.Listening, server.Error, "")},
 	{timeline.SourceClient, "the lesson's client code", kindNames(client.Dialing, client.Error, "")},
 	{timeline.SourceKernel, "the kernel's sockets: a state change, or a change of the queues", kindNames(timeline.KernelState, timeline.KernelQueue, "")},
+	{timeline.SourceLink, "a lab lesson's link: a packet it dropped (`side=` is the sender's)", []string{"dropped"}},
 }
 
 // kindNames lists the String of every kind from first to last, plus extra.
