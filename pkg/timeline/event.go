@@ -110,6 +110,8 @@ func (e *Event) PayloadLen() int {
 	switch {
 	case e.Source == SourceWire:
 		return e.Segment.Len
+	case e.Source == SourceLink:
+		return e.Link.Len
 	case e.fullLen > 0:
 		return e.fullLen
 	}
