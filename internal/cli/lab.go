@@ -8,7 +8,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/tcp-playground/playground/pkg/kernel"
 	"github.com/tcp-playground/playground/pkg/netlab"
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
@@ -103,4 +105,108 @@ func inLab(a netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// cwndPoll is how often a lab lesson asks the client's kernel for its
+// congestion window: a tenth of lesson 13's 100 ms round trip, so the
+// window's growth in each round trip shows as one step.
+const cwndPoll = 10 * time.Millisecond
+
+// cwndWatch shows the congestion window of the lab's client sockets, from
+// their tcp_info, whenever it or its phase changes. sock_diag answers for
+// the namespace of the socket that asks, so each poll runs in the client's.
+type cwndWatch struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// cwndSeen is what was last shown of one socket.
+type cwndSeen struct {
+	cwnd, ssthresh, peak uint32
+	phase                string
+}
+
+func startCwndWatch(lab *netlab.Lab, serverPort uint16, add func(timeline.Event)) *cwndWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &cwndWatch{cancel: cancel}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		ticker := time.NewTicker(cwndPoll)
+		defer ticker.Stop()
+		shown := map[uint64]cwndSeen{}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+			var sockets []kernel.Socket
+			err := lab.InClient(func() (err error) {
+				sockets, err = kernel.Sockets(kernel.Filter{Ports: []uint16{serverPort}})
+				return err
+			})
+			if errors.Is(err, netlab.ErrClosed) {
+				return
+			}
+			if err != nil {
+				continue // one failed dump: the next poll tries again
+			}
+			now := time.Now()
+			current := map[uint64]cwndSeen{}
+			for _, s := range sockets {
+				if s.Info == nil || s.Remote.Port() != serverPort || s.Info.SndCwnd == 0 {
+					continue // the server's sockets, the listener, TIME_WAIT
+				}
+				before, known := shown[s.Cookie]
+				seen := cwndSeen{cwnd: s.Info.SndCwnd, phase: cwndPhase(s.Info), peak: max(before.peak, s.Info.SndCwnd)}
+				if s.Info.SndSsthresh < kernel.InfiniteSsthresh {
+					seen.ssthresh = s.Info.SndSsthresh
+				}
+				current[s.Cookie] = seen
+				if known && !cwndNews(before, seen) {
+					seen.cwnd = before.cwnd // growth is measured from what was shown
+					current[s.Cookie] = seen
+					continue
+				}
+				add(timeline.KernelEventOf(timeline.KernelEvent{Time: now, Kind: timeline.KernelCwnd, Side: timeline.SideClient,
+					Local: unmap(s.Local), Remote: unmap(s.Remote), Cwnd: seen.cwnd, Ssthresh: seen.ssthresh,
+					InFlight: s.Info.Unacked, Peak: seen.peak, Phase: seen.phase}))
+			}
+			shown = current
+		}
+	}()
+	return w
+}
+
+// cwndNews reports whether a socket's window changed enough to show: a new
+// phase or threshold, any cut, or growth by a quarter since last shown. In
+// slow start the window grows with every ACK; shown at every poll it
+// would be a wall of lines, shown by quarters it doubles in about three.
+func cwndNews(before, now cwndSeen) bool {
+	return now.phase != before.phase || now.ssthresh != before.ssthresh ||
+		now.cwnd < before.cwnd || now.cwnd >= before.cwnd+max(before.cwnd/4, 1)
+}
+
+func (w *cwndWatch) stop() {
+	w.cancel()
+	w.wg.Wait()
+}
+
+// cwndPhase names where a sender's congestion control stands.
+func cwndPhase(info *kernel.TCPInfo) string {
+	switch info.CAState {
+	case kernel.CADisorder:
+		return timeline.PhaseDisorder
+	case kernel.CACWR:
+		return timeline.PhaseReduce
+	case kernel.CARecovery:
+		return timeline.PhaseRecovery
+	case kernel.CALoss:
+		return timeline.PhaseLoss
+	}
+	if info.SndCwnd < info.SndSsthresh {
+		return timeline.PhaseSlowStart
+	}
+	return timeline.PhaseAvoidance
 }

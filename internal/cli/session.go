@@ -27,6 +27,7 @@ type liveSession struct {
 	files  pendingFiles
 
 	link      *linkFeed   // a lab lesson's link events; nil otherwise
+	cwnd      *cwndWatch  // a lab lesson's client's congestion window; nil otherwise
 	kernel    *kernelLane // nil when the kernel lane is off
 	kernelOff string      // why it is off, when it was asked for
 	addCtx    context.Context
@@ -121,6 +122,9 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 			}
 		}
 		s.kernel.start(spec.kernelPorts, spec.queues, add)
+		if spec.lab != nil && len(spec.kernelPorts) > 0 {
+			s.cwnd = startCwndWatch(spec.lab, spec.kernelPorts[0], add)
+		}
 	}
 	if s.link != nil {
 		s.link.start(s.live.Add)
@@ -197,6 +201,9 @@ func (s *liveSession) Stop(env Env, report bool) error {
 	var lost, linkLost uint64
 	if s.kernel != nil {
 		lost = s.kernel.stop()
+	}
+	if s.cwnd != nil {
+		s.cwnd.stop()
 	}
 	if s.link != nil {
 		linkLost = s.link.stop()

@@ -132,7 +132,7 @@ var sourceDefs = []struct {
 	{timeline.SourceWire, "a captured segment: what the kernels sent", kindNames(capture.KindACK, capture.KindRST, "*")},
 	{timeline.SourceServer, "the lesson's server code", kindNames(server.Listening, server.Error, "")},
 	{timeline.SourceClient, "the lesson's client code", kindNames(client.Dialing, client.Error, "")},
-	{timeline.SourceKernel, "the kernel's sockets: a state change, or a change of the queues", kindNames(timeline.KernelState, timeline.KernelQueue, "")},
+	{timeline.SourceKernel, "the kernel's sockets: a state change, a change of the queues, or (lab lessons) of the client's congestion window", kindNames(timeline.KernelState, timeline.KernelCwnd, "")},
 	{timeline.SourceLink, "a lab lesson's link: a packet it dropped (`side=` is the sender's)", []string{"dropped"}},
 }
 
@@ -239,6 +239,16 @@ var condDefs = []condDef{
 	}},
 	{"window", argNumber, nil, "the receive window a connection advertises, in bytes", kernelOnly, func(c *Cond, e *timeline.Event) bool {
 		return e.Kernel.Kind == timeline.KernelQueue && e.Kernel.HasWindow && uint64(e.Kernel.Window) == c.num
+	}},
+	{"cwnd-over", argNumber, nil, "a sender's congestion window is over N segments", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelCwnd && uint64(e.Kernel.Cwnd) > c.num
+	}},
+	{"phase", argWord, []string{timeline.PhaseSlowStart, timeline.PhaseAvoidance, timeline.PhaseDisorder, timeline.PhaseRecovery, timeline.PhaseLoss, timeline.PhaseReduce},
+		"the sender's congestion control: slow start, congestion avoidance, or repairing a loss", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+			return e.Kernel.Kind == timeline.KernelCwnd && e.Kernel.Phase == c.text
+		}},
+	{"cut", argWord, []string{"yes"}, "the congestion window is below the largest it had", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelCwnd && e.Kernel.Cwnd < e.Kernel.Peak
 	}},
 	{"min", argNumber, nil, "at least N such events (default 1)", nil, func(*Cond, *timeline.Event) bool {
 		return true // a count, not a property of one event

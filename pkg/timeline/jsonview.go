@@ -81,6 +81,11 @@ type JSONProgramEvent struct {
 	RecvQueue   *uint32 `json:"recv_queue,omitempty"`
 	SendQueue   *uint32 `json:"send_queue,omitempty"`
 	Window      *uint32 `json:"window,omitempty"`
+	// A congestion window change: in segments; ssthresh once a loss set it.
+	Cwnd     *uint32 `json:"cwnd,omitempty"`
+	Ssthresh uint32  `json:"ssthresh,omitempty"`
+	InFlight *uint32 `json:"in_flight,omitempty"`
+	Phase    string  `json:"phase,omitempty"`
 	// The link's event: the packet's flags (its reason is in detail).
 	Flags string `json:"flags,omitempty"`
 }
