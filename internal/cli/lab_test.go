@@ -117,7 +117,7 @@ func TestLabLessonsAnalysisAgreesWithTshark(t *testing.T) {
 			if links == 0 {
 				t.Errorf("no link event on the timeline")
 			}
-			if !seen["retransmission"] {
+			if l.Number != 13 && !seen["retransmission"] {
 				t.Errorf("no retransmission on the timeline: %v", seen)
 			}
 			if l.Number == 12 && (!seen["fast retransmission"] || !seen["duplicate ack"]) {

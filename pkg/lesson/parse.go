@@ -36,6 +36,9 @@ func checkLab(l *Lesson) error {
 			if strings.HasPrefix(a.Verb, "link-") && !l.Lab {
 				return fmt.Errorf("step %q: %s needs `link: lab` in the front matter", s.Title, a.Verb)
 			}
+			if a.Verb == "link-drop-data" && a.num == 0 {
+				return fmt.Errorf("step %q: link-drop-data counts segments from 1", s.Title)
+			}
 			if a.Verb == "dial" && a.host != "" && l.Lab {
 				return fmt.Errorf("step %q: dial HOST: a lab lesson's client dials the lab's server address", s.Title)
 			}
