@@ -126,29 +126,35 @@ type cwndSeen struct {
 	phase                string
 }
 
-func startCwndWatch(lab *netlab.Lab, serverPort uint16, add func(timeline.Event)) *cwndWatch {
+func startCwndWatch(lab *netlab.Lab, serverPort uint16, add func(timeline.Event)) (*cwndWatch, error) {
+	// The sock_diag socket is opened once in the client's namespace and
+	// asked from the watch's own goroutine: a poll then never waits for
+	// the namespace's thread (a stall there once hid a whole 120 ms
+	// recovery from 10 ms polls).
+	var diag *kernel.Diag
+	if err := lab.InClient(func() (err error) {
+		diag, err = kernel.OpenDiag()
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &cwndWatch{cancel: cancel}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
+		defer diag.Close()
 		ticker := time.NewTicker(cwndPoll)
 		defer ticker.Stop()
 		shown := map[uint64]cwndSeen{}
+		filter := kernel.Filter{Ports: []uint16{serverPort}}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-ticker.C:
 			}
-			var sockets []kernel.Socket
-			err := lab.InClient(func() (err error) {
-				sockets, err = kernel.Sockets(kernel.Filter{Ports: []uint16{serverPort}})
-				return err
-			})
-			if errors.Is(err, netlab.ErrClosed) {
-				return
-			}
+			sockets, err := diag.Sockets(filter)
 			if err != nil {
 				continue // one failed dump: the next poll tries again
 			}
@@ -176,7 +182,7 @@ func startCwndWatch(lab *netlab.Lab, serverPort uint16, add func(timeline.Event)
 			shown = current
 		}
 	}()
-	return w
+	return w, nil
 }
 
 // cwndNews reports whether a socket's window changed enough to show: a new

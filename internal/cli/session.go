@@ -123,7 +123,9 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 		}
 		s.kernel.start(spec.kernelPorts, spec.queues, add)
 		if spec.lab != nil && len(spec.kernelPorts) > 0 {
-			s.cwnd = startCwndWatch(spec.lab, spec.kernelPorts[0], add)
+			if s.cwnd, err = startCwndWatch(spec.lab, spec.kernelPorts[0], add); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	if s.link != nil {
