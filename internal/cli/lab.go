@@ -129,8 +129,8 @@ type cwndSeen struct {
 func startCwndWatch(lab *netlab.Lab, serverPort uint16, add func(timeline.Event)) (*cwndWatch, error) {
 	// The sock_diag socket is opened once in the client's namespace and
 	// asked from the watch's own goroutine: a poll then never waits for
-	// the namespace's thread (a stall there once hid a whole 120 ms
-	// recovery from 10 ms polls).
+	// the namespace's thread, the suspect when polls made through it once
+	// reported nothing during a whole 120 ms recovery.
 	var diag *kernel.Diag
 	if err := lab.InClient(func() (err error) {
 		diag, err = kernel.OpenDiag()
