@@ -74,8 +74,11 @@ func TestEveryLessonAtALearnersPace(t *testing.T) {
 	for _, l := range all {
 		t.Run(fmt.Sprintf("lesson%d", l.Number), func(t *testing.T) {
 			pause := 300 * time.Millisecond
-			if l.Number == 10 {
+			switch l.Number {
+			case 10:
 				pause = 8 * time.Second // the zero-window probes back off meanwhile
+			case 13:
+				pause = 2 * time.Second // past the RTO: the congestion window restarts after idle
 			}
 			l := l.WithPort(freePort(t))
 			screen := &syncBuffer{}
@@ -87,8 +90,15 @@ func TestEveryLessonAtALearnersPace(t *testing.T) {
 			}
 			ui := newTermUI(screen, newView, styles, 80, false)
 			out := &outputFlags{view: "log"}
-			session, err := openSession(Env{Stderr: io.Discard}, out, sessionSpec{filter: lessonFilter(l), screen: ui.screen,
-				kernel: true, kernelPorts: lessonPorts(l), queues: true})
+			spec := sessionSpec{filter: lessonFilter(l), kernel: true, kernelPorts: lessonPorts(l), queues: true}
+			var opts lesson.Options
+			closeLab, err := prepareLab(context.Background(), l, &spec, &opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeLab()
+			spec.screen = ui.screen
+			session, err := openSession(Env{Stderr: io.Discard}, out, spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +108,7 @@ func TestEveryLessonAtALearnersPace(t *testing.T) {
 			ui.readKeys(ctx, keys, quit)
 			done := make(chan struct{})
 			go aLearner(screen, keys, pause, done)
-			result, err := lesson.Run(ctx, l, lesson.Options{}, session, ui)
+			result, err := lesson.Run(ctx, l, opts, session, ui)
 			close(done)
 			if serr := session.Stop(Env{Stderr: io.Discard}, false); err == nil {
 				err = serr

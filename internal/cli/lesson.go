@@ -88,10 +88,21 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	// went away. With --json the prompts are not shown, so it can't wait
 	// for keys.
 	interactive := !*auto && !out.json && isTerminal(env.Stdin) && isTerminal(env.Stdout)
+	spec := sessionSpec{iface: *iface, filter: lessonFilter(l),
+		title:  fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title),
+		kernel: !out.noKernel, kernelPorts: lessonPorts(l), queues: true}
+	var opts lesson.Options
+	if l.Lab && *iface != "" {
+		return usagef("Usage: "+lessonSynopsis, "lesson %d captures on its own link: --iface does not apply", n)
+	}
+	closeLab, err := prepareLab(ctx, l, &spec, &opts)
+	if err != nil {
+		return err
+	}
+	defer closeLab()
 	ui := newLessonUI(env, out)
-	session, err := openSession(env, out, sessionSpec{iface: *iface, filter: lessonFilter(l),
-		title: fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title), screen: ui.screen,
-		kernel: !out.noKernel, kernelPorts: lessonPorts(l), queues: true})
+	spec.screen = ui.screen
+	session, err := openSession(env, out, spec)
 	if err != nil {
 		return err
 	}
@@ -106,7 +117,8 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 			interactive = false
 		}
 	}
-	result, err := lesson.Run(lessonCtx, l, lesson.Options{Auto: !interactive}, session, ui)
+	opts.Auto = !interactive
+	result, err := lesson.Run(lessonCtx, l, opts, session, ui)
 	// Everything the timeline showed is on screen and in the files now.
 	if serr := session.Stop(env, false); err == nil && serr != nil {
 		err = serr
@@ -124,6 +136,26 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 		return fmt.Errorf("lesson %d: %d of %d checks passed; not seen: %s", n, result.Passed, result.Checks, strings.Join(result.Missing, "; "))
 	}
 	return nil
+}
+
+// prepareLab makes a lab lesson's network, as root, before the session's
+// capture opens in it and root is dropped; close tears it down. For
+// another lesson it does nothing. The lab's namespaces are anonymous:
+// nothing of it outlives the process, however the process ends.
+func prepareLab(ctx context.Context, l *lesson.Lesson, spec *sessionSpec, opts *lesson.Options) (close func(), err error) {
+	if !l.Lab {
+		return func() {}, nil
+	}
+	spec.link = newLinkFeed()
+	lab, err := openLab(ctx, l.Number, spec.link)
+	if err != nil {
+		return nil, err
+	}
+	spec.lab, opts.Lab = lab, lab
+	// The queues come from sock_diag in this namespace, which does not
+	// see the lab's sockets; the states (a tracepoint) do.
+	spec.queues = false
+	return func() { lab.Close() }, nil
 }
 
 // newLessonUI is the lesson's UI on stdout, in the view the flags ask for.

@@ -61,6 +61,8 @@ type jsonEvent struct {
 	Old       string    `json:"old"`
 	New       string    `json:"new"`
 	Checkable *bool     `json:"checkable"`
+	Frame     uint64    `json:"frame"`
+	Analysis  []string  `json:"analysis"`
 }
 
 func parseJSONLines(t *testing.T, out string) []jsonEvent {

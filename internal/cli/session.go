@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcp-playground/playground/pkg/capture"
 	"github.com/tcp-playground/playground/pkg/capture/live"
+	"github.com/tcp-playground/playground/pkg/netlab"
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
@@ -26,6 +27,8 @@ type liveSession struct {
 	screen *timeline.AsyncView
 	files  pendingFiles
 
+	link      *linkFeed   // a lab lesson's link events; nil otherwise
+	cwnd      *cwndWatch  // a lab lesson's client's congestion window; nil otherwise
 	kernel    *kernelLane // nil when the kernel lane is off
 	kernelOff string      // why it is off, when it was asked for
 	addCtx    context.Context
@@ -48,6 +51,11 @@ type sessionSpec struct {
 	kernel      bool
 	kernelPorts []uint16
 	queues      bool
+	// lab, if set, is a lab lesson's network: the capture opens on the
+	// client namespace's end of its link (what the client sent, before
+	// the link delays or drops it), and link's events join the timeline.
+	lab  *netlab.Lab
+	link *linkFeed
 }
 
 // openSession opens the capture, starts the timeline on the screen, drops
@@ -55,7 +63,19 @@ type sessionSpec struct {
 // everything it started is stopped, the screen too.
 func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, error) {
 	reserveProcs()
-	reader, err := live.Open(live.Options{Interface: spec.iface, Filter: spec.filter})
+	var reader *capture.Reader
+	var err error
+	if spec.lab != nil {
+		// The capture's socket belongs to the namespace of the thread
+		// that makes it: the client's, whose tun0 shows each segment as
+		// the client's kernel sent it, and everything that came back.
+		err = spec.lab.InClient(func() (err error) {
+			reader, err = live.Open(live.Options{Interface: netlab.TUNName, Filter: spec.filter})
+			return err
+		})
+	} else {
+		reader, err = live.Open(live.Options{Interface: spec.iface, Filter: spec.filter})
+	}
 	if err != nil {
 		spec.screen.Close()
 		return nil, liveError(err)
@@ -65,6 +85,7 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 		window = timeline.KernelReorderWindow
 	}
 	s := startSessionWindow(reader, window, spec.screen)
+	s.link = spec.link
 	fail := func(err error) (*liveSession, error) {
 		s.Stop(env, false)
 		return nil, err
@@ -95,7 +116,25 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 	}
 	s.files.set(files)
 	if s.kernel != nil {
-		s.kernel.start(spec.kernelPorts, spec.queues, func(e timeline.Event) { s.live.Add(s.addCtx, e) })
+		add := func(e timeline.Event) { s.live.Add(s.addCtx, e) }
+		if spec.lab != nil {
+			// The tracepoint sees every namespace's sockets: keep the
+			// lab's, not a host program's that uses the same port.
+			add = func(e timeline.Event) {
+				if inLab(e.Kernel.Local) || inLab(e.Kernel.Remote) {
+					s.live.Add(s.addCtx, e)
+				}
+			}
+		}
+		s.kernel.start(spec.kernelPorts, spec.queues, add)
+		if spec.lab != nil && len(spec.kernelPorts) > 0 {
+			if s.cwnd, err = startCwndWatch(spec.lab, spec.kernelPorts[0], add); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if s.link != nil {
+		s.link.start(s.live.Add)
 	}
 	return s, nil
 }
@@ -170,9 +209,15 @@ func (s *liveSession) Unavailable(src timeline.Source) string {
 // Stop ends the capture, then the timeline, the screen and the files; with
 // report, it says what the capture counted and what the screen skipped.
 func (s *liveSession) Stop(env Env, report bool) error {
-	var lost uint64
+	var lost, linkLost uint64
 	if s.kernel != nil {
 		lost = s.kernel.stop()
+	}
+	if s.cwnd != nil {
+		s.cwnd.stop()
+	}
+	if s.link != nil {
+		linkLost = s.link.stop()
 	}
 	s.stopAdds()
 	err := errors.Join(s.live.Stop(), s.screen.Close(), s.files.Close())
@@ -186,6 +231,9 @@ func (s *liveSession) Stop(env Env, report bool) error {
 	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel", st.Segments, st.KernelDropped)
 	if s.kernel != nil {
 		fmt.Fprintf(env.Stderr, ", %d kernel events lost", lost)
+	}
+	if linkLost > 0 {
+		fmt.Fprintf(env.Stderr, ", %d link events lost", linkLost)
 	}
 	if n := s.screen.Skipped(); n > 0 {
 		fmt.Fprintf(env.Stderr, ", %d events not shown because the terminal was too slow", n)

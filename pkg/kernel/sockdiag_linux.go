@@ -37,28 +37,58 @@ const (
 // Sockets returns the TCP sockets, IPv4 and IPv6, that the filter selects,
 // as `ss -tanmi` lists them. The kernel filters them (inet_diag bytecode), so
 // the cost does not grow with the machine's other sockets. It needs no
-// privileges.
+// privileges. It sees the sockets of the calling thread's network
+// namespace.
 func Sockets(filter Filter) ([]Socket, error) {
+	d, err := OpenDiag()
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Sockets(filter)
+}
+
+// Diag is an open sock_diag socket, for a caller that asks again and again.
+// It answers for the network namespace of the thread that opened it, from
+// whichever thread asks later: a lab's namespace stays reachable from any
+// goroutine. It is not safe for concurrent use.
+type Diag struct {
+	fd  int
+	seq uint32
+}
+
+// OpenDiag opens a sock_diag socket in the calling thread's namespace.
+func OpenDiag() (*Diag, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return nil, fmt.Errorf("sock_diag: opening a netlink socket: %w", err)
 	}
-	defer unix.Close(fd)
 	timeout := unix.NsecToTimeval(diagReplyTimeout.Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &timeout); err != nil {
+		unix.Close(fd)
 		return nil, fmt.Errorf("sock_diag: %w", err)
 	}
+	return &Diag{fd: fd}, nil
+}
 
+// Close closes the socket.
+func (d *Diag) Close() error { return unix.Close(d.fd) }
+
+// Sockets is the package's Sockets, asked on d. Each dump has its own
+// sequence number, so a reply left over from a dump that timed out is
+// skipped, not mistaken for this one's.
+func (d *Diag) Sockets(filter Filter) ([]Socket, error) {
 	bytecode := portFilterBytecode(filter.Ports)
 	var sockets []Socket
-	for i, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		seq := uint32(i + 1)
-		found, err := dumpSockets(fd, seq, family, filter.stateMask(), bytecode)
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		d.seq++
+		found, err := dumpSockets(d.fd, d.seq, family, filter.stateMask(), bytecode)
 		if errors.Is(err, unix.EINVAL) && bytecode != nil {
 			// The kernel rejected the filter program: filter here
 			// instead, at the cost of a reply with every socket.
 			bytecode = nil
-			found, err = dumpSockets(fd, seq, family, filter.stateMask(), nil)
+			d.seq++
+			found, err = dumpSockets(d.fd, d.seq, family, filter.stateMask(), nil)
 		}
 		if err != nil {
 			return nil, err
@@ -208,6 +238,9 @@ func parseTCPInfo(b []byte) *TCPInfo {
 		RTT:           time.Duration(raw.Rtt) * time.Microsecond,
 		RTTVar:        time.Duration(raw.Rttvar) * time.Microsecond,
 		SndCwnd:       raw.Snd_cwnd,
+		SndSsthresh:   raw.Snd_ssthresh,
+		Unacked:       raw.Unacked,
+		CAState:       CAState(raw.Ca_state),
 		SndMSS:        raw.Snd_mss,
 		RcvMSS:        raw.Rcv_mss,
 		RcvWnd:        raw.Rcv_wnd,

@@ -43,8 +43,14 @@ type Socket struct {
 type TCPInfo struct {
 	// RTT is the smoothed round-trip time, RTTVar its variation.
 	RTT, RTTVar time.Duration
-	// SndCwnd is the congestion window, in segments.
-	SndCwnd uint32
+	// SndCwnd is the congestion window, in segments; SndSsthresh the
+	// slow-start threshold (InfiniteSsthresh until a loss sets one).
+	SndCwnd, SndSsthresh uint32
+	// Unacked is how many segments are in flight: sent, not yet
+	// acknowledged.
+	Unacked uint32
+	// CAState is the congestion-avoidance state machine's state.
+	CAState CAState
 	// SndMSS and RcvMSS are the segment sizes sent and seen.
 	SndMSS, RcvMSS uint32
 	// RcvWnd is the receive window this socket advertised last, in bytes:
@@ -62,6 +68,30 @@ type TCPInfo struct {
 	// TotalRetrans counts the segments retransmitted over the life of the
 	// connection.
 	TotalRetrans uint32
+}
+
+// InfiniteSsthresh is the slow-start threshold before any loss
+// (TCP_INFINITE_SSTHRESH): slow start has no limit yet.
+const InfiniteSsthresh = 0x7fffffff
+
+// CAState is tcp_info's tcpi_ca_state: where the sender's congestion
+// control stands.
+type CAState uint8
+
+const (
+	CAOpen     CAState = iota // no loss suspected
+	CADisorder                // duplicate ACKs or SACKs seen, no loss decided yet
+	CACWR                     // the window is being reduced (ECN, local congestion)
+	CARecovery                // fast recovery: a loss found by duplicate ACKs is repaired
+	CALoss                    // a retransmission timeout: everything in flight counts as lost
+)
+
+func (c CAState) String() string {
+	names := [...]string{"open", "disorder", "cwr", "recovery", "loss"}
+	if int(c) < len(names) {
+		return names[c]
+	}
+	return "?"
 }
 
 // Timer is a kind of kernel timer pending on a socket.

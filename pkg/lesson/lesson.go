@@ -28,6 +28,10 @@ type Lesson struct {
 	Intro  string // prose before the first step
 	Server ServerSpec
 	Steps  []Step
+	// Lab: the lesson runs on a link it controls (front matter `link:
+	// lab`): its server in the lab's server namespace, its client in the
+	// client namespace (pkg/netlab), and its steps may set the link.
+	Lab bool
 }
 
 // ServerSpec is the server a lesson runs.

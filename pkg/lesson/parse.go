@@ -3,6 +3,7 @@ package lesson
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -18,7 +19,32 @@ func Parse(name string, data []byte) (*Lesson, error) {
 	if err := p.parse(data); err != nil {
 		return nil, err
 	}
+	if err := checkLab(l); err != nil {
+		return nil, fmt.Errorf("%s: %w", l.File, err)
+	}
 	return l, nil
+}
+
+// checkLab refuses what a lesson can't do without the lab, or in it: the
+// link's actions need `link: lab`, and the lab has its own addresses.
+func checkLab(l *Lesson) error {
+	if l.Lab && l.Server.Host != "" {
+		return errors.New("host: a lab lesson's server has the lab's address")
+	}
+	for _, s := range l.Steps {
+		for _, a := range s.Actions {
+			if strings.HasPrefix(a.Verb, "link-") && !l.Lab {
+				return fmt.Errorf("step %q: %s needs `link: lab` in the front matter", s.Title, a.Verb)
+			}
+			if a.Verb == "link-drop-data" && a.num == 0 {
+				return fmt.Errorf("step %q: link-drop-data counts segments from 1", s.Title)
+			}
+			if a.Verb == "dial" && a.host != "" && l.Lab {
+				return fmt.Errorf("step %q: dial HOST: a lab lesson's client dials the lab's server address", s.Title)
+			}
+		}
+	}
+	return nil
 }
 
 type parser struct {
@@ -167,10 +193,13 @@ func (p *parser) frontMatter(line string) error {
 			continue
 		}
 		var allowed []string
-		if key == "server" {
+		switch key {
+		case "server":
 			for _, b := range behaviorDefs {
 				allowed = append(allowed, b.name)
 			}
+		case "link":
+			allowed = []string{"lab"}
 		}
 		v, err := parseArg(def.arg, raw, allowed)
 		if err != nil {

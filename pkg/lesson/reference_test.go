@@ -53,8 +53,11 @@ func TestVocabularyParses(t *testing.T) {
 	}
 	for _, d := range frontMatterDefs {
 		v := sample[d.arg]
-		if d.key == "server" {
+		switch d.key {
+		case "server":
 			v = "echo"
+		case "link":
+			v = "lab"
 		}
 		text := "---\nlesson: 1\ntitle: T\n" + d.key + ": " + v + "\n---\n## S\n```js\nx\n```\n```go\ny\n```\n"
 		if d.key == "lesson" || d.key == "port" {

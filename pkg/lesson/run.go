@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcp-playground/playground/pkg/client"
+	"github.com/tcp-playground/playground/pkg/netlab"
 	"github.com/tcp-playground/playground/pkg/server"
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
@@ -28,7 +29,21 @@ type Options struct {
 	// before the checks are shown (default: 4 of the widest reorder
 	// windows, the kernel lane's).
 	Settle time.Duration
+	// Lab is the network a lesson with `link: lab` runs in; such a lesson
+	// does not run without one (ErrNoLab).
+	Lab Lab
 }
+
+// Lab is what a lab lesson needs of pkg/netlab's *Lab: to make its sockets
+// in the client's and the server's namespaces, and to set the link.
+type Lab interface {
+	InClient(f func() error) error
+	InServer(f func() error) error
+	SetLink(netlab.Link) error
+}
+
+// ErrNoLab: the lesson runs on a link it controls, and no lab was given.
+var ErrNoLab = errors.New("this lesson needs the lab (two network namespaces and a link the lesson controls)")
 
 // Session is the live timeline a lesson runs on: the command line opens
 // the capture, drops privileges, opens the output files and starts the
@@ -131,6 +146,9 @@ func Run(ctx context.Context, l *Lesson, opts Options, sess Session, ui UI) (Res
 	if opts.Settle == 0 {
 		opts.Settle = 4 * timeline.KernelReorderWindow
 	}
+	if l.Lab && opts.Lab == nil {
+		return Result{Lesson: l.Number}, ErrNoLab
+	}
 	r := &runner{lesson: l, opts: opts, ui: ui, sess: sess, port: l.Server.Port, result: Result{Lesson: l.Number}}
 	sess.Observe(r.check.observe)
 
@@ -183,6 +201,7 @@ type runner struct {
 	client *client.Client
 
 	lastConn atomic.Uint64 // the server's latest connection, for server-close
+	link     netlab.Link   // a lab lesson's link, as its steps set it
 	checked  [][]Outcome   // each step's checks; nil for a step not run
 }
 
@@ -347,8 +366,28 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// inServer makes sockets where the lesson's server lives: in the lab's
+// server namespace for a lab lesson, here otherwise.
+func (r *runner) inServer(f func() error) error {
+	if r.lesson.Lab {
+		return r.opts.Lab.InServer(f)
+	}
+	return f()
+}
+
+// inClient makes sockets where the lesson's client lives.
+func (r *runner) inClient(f func() error) error {
+	if r.lesson.Lab {
+		return r.opts.Lab.InClient(f)
+	}
+	return f()
+}
+
 // host is the server's listen address.
 func (r *runner) host() netip.Addr {
+	if r.lesson.Lab {
+		return netlab.ServerAddr()
+	}
 	if r.lesson.Server.Host == "" {
 		return netip.MustParseAddr("127.0.0.1")
 	}
@@ -403,11 +442,15 @@ func (r *runner) closePrograms() {
 
 func (r *runner) actListen(ctx context.Context, _ *Action, _ <-chan struct{}) error {
 	r.closePrograms() // a fresh server, with no connection of an earlier one
-	srv, err := server.Start(ctx, r.serverConfig(), func(e server.Event) {
-		if e.Kind == server.Connection {
-			r.lastConn.Store(e.Conn)
-		}
-		r.sess.Add(ctx, timeline.ServerEvent(e))
+	var srv *server.Server
+	err := r.inServer(func() (err error) {
+		srv, err = server.Start(ctx, r.serverConfig(), func(e server.Event) {
+			if e.Kind == server.Connection {
+				r.lastConn.Store(e.Conn)
+			}
+			r.sess.Add(ctx, timeline.ServerEvent(e))
+		})
+		return err
 	})
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("%w: %d is taken by another program; choose another with --port", ErrPortInUse, r.port)
@@ -436,12 +479,42 @@ func (r *runner) actDial(ctx context.Context, a *Action, _ <-chan struct{}) erro
 	}
 	if r.client != nil {
 		r.client.Close()
+		r.client = nil
 	}
-	c, err := client.Dial(ctx, r.dialAddr(host).String(), func(e client.Event) {
-		r.sess.Add(ctx, timeline.ClientEvent(e))
-	})
+	c, err := r.dial(ctx, r.dialAddr(host))
 	if err != nil {
 		return err
+	}
+	r.client = c
+	return nil
+}
+
+// dial connects the lesson's client to addr, from the client's namespace
+// in a lab lesson.
+func (r *runner) dial(ctx context.Context, addr netip.AddrPort) (c *client.Client, err error) {
+	err = r.inClient(func() (err error) {
+		c, err = client.Dial(ctx, addr.String(), func(e client.Event) { r.sess.Add(ctx, timeline.ClientEvent(e)) })
+		return err
+	})
+	return c, err
+}
+
+func (r *runner) actDialTimeout(ctx context.Context, a *Action, _ <-chan struct{}) error {
+	if err := r.ensureServer(ctx); err != nil {
+		return err
+	}
+	if r.client != nil {
+		r.client.Close()
+		r.client = nil
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, a.duration)
+	defer cancel()
+	c, err := r.dial(dialCtx, r.dialAddr(""))
+	if err != nil {
+		// A timeout (or a refusal) is what the step shows: the client's
+		// error event says which, and the checks judge it. Only the
+		// lesson's own end (q, Ctrl-C) is an error.
+		return ctx.Err()
 	}
 	r.client = c
 	return nil
@@ -450,7 +523,7 @@ func (r *runner) actDial(ctx context.Context, a *Action, _ <-chan struct{}) erro
 func (r *runner) actDialClosed(ctx context.Context, _ *Action, _ <-chan struct{}) error {
 	// Refused: the error is the lesson, not a failure.
 	closed := netip.AddrPortFrom(r.dialAddr("").Addr(), uint16(ClosedPort(r.port)))
-	c, err := client.Dial(ctx, closed.String(), func(e client.Event) { r.sess.Add(ctx, timeline.ClientEvent(e)) })
+	c, err := r.dial(ctx, closed)
 	if err == nil {
 		c.Close()
 		return fmt.Errorf("port %d should be closed, but a program listens there: choose another --port", ClosedPort(r.port))
@@ -623,6 +696,38 @@ func (r *runner) playTheLearner(ctx context.Context) error {
 		return err
 	}
 	return r.actClose(ctx, nil, nil)
+}
+
+// setLink sets a lab lesson's link as r.link now says. A rule counts its
+// segments from the moment it is set.
+func (r *runner) setLink() error {
+	if !r.lesson.Lab {
+		return errors.New("only a lesson with `link: lab` has a link to set")
+	}
+	return r.opts.Lab.SetLink(r.link)
+}
+
+func (r *runner) actLinkDelay(ctx context.Context, a *Action, _ <-chan struct{}) error {
+	r.link.ClientToServer.Delay, r.link.ServerToClient.Delay = a.duration, a.duration
+	return r.setLink()
+}
+
+func (r *runner) actLinkDropSYN(ctx context.Context, _ *Action, _ <-chan struct{}) error {
+	r.link.Rules = []netlab.Rule{netlab.DropAll(netlab.ClientToServer, netlab.MatchSYN)}
+	return r.setLink()
+}
+
+func (r *runner) actLinkDropData(ctx context.Context, a *Action, _ <-chan struct{}) error {
+	if a.num == 0 {
+		return errors.New("link-drop-data counts from 1")
+	}
+	r.link.Rules = []netlab.Rule{netlab.DropNth(netlab.ClientToServer, netlab.MatchData, int(a.num))}
+	return r.setLink()
+}
+
+func (r *runner) actLinkClear(ctx context.Context, _ *Action, _ <-chan struct{}) error {
+	r.link = netlab.Link{}
+	return r.setLink()
 }
 
 func (r *runner) actTryItYourself(ctx context.Context, _ *Action, _ <-chan struct{}) error {

@@ -62,6 +62,11 @@ var actionDefs = []actionDef{
 	{"server-close", argNone, "the server closes its latest connection", (*runner).actServerClose},
 	{"server-abort", argNone, "the server aborts its latest connection (RST)", (*runner).actServerAbort},
 	{"wait-outside", argNone, "wait for the learner's own client (nc, curl, node); s or --auto: the playground plays it", (*runner).actWaitOutside},
+	{"dial-timeout", argDuration, "the client connects, giving up after DURATION (Go's Dialer.Timeout, Node's socket.setTimeout); failing is not an error", (*runner).actDialTimeout},
+	{"link-delay", argDuration, "a lab lesson's link delays every packet by DURATION, each way (rules stay, and count again from here)", (*runner).actLinkDelay},
+	{"link-drop-syn", argNone, "a lab lesson's link drops every SYN from the client: the server never hears of it", (*runner).actLinkDropSYN},
+	{"link-drop-data", argNumber, "a lab lesson's link drops the client's Nth data segment from now on, once (its retransmission goes through)", (*runner).actLinkDropData},
+	{"link-clear", argNone, "a lab lesson's link is a perfect wire again: no delay, no rule", (*runner).actLinkClear},
 	{"try-it-yourself", argNone, "keep everything running while the learner tries things; skipped with --auto", (*runner).actTryItYourself},
 }
 
@@ -88,6 +93,7 @@ var frontMatterDefs = []frontMatterDef{
 	{"read-size", argNumber, "a slow-read server reads this many bytes at a time", func(l *Lesson, v value) { l.Server.ReadSize = int(v.num) }},
 	{"receive-buffer", argNumber, "the server socket's SO_RCVBUF", func(l *Lesson, v value) { l.Server.ReceiveBuffer = int(v.num) }},
 	{"backlog", argNumber, "the listen backlog (the accept queue's length)", func(l *Lesson, v value) { l.Server.Backlog = int(v.num) }},
+	{"link", argWord, "`lab`: the server and the client run in two network namespaces joined by a link the lesson controls (needs root and /dev/net/tun)", func(l *Lesson, v value) { l.Lab = v.text == "lab" }},
 }
 
 // behaviorDefs are the servers a lesson may run (front matter `server:`).
@@ -126,7 +132,8 @@ var sourceDefs = []struct {
 	{timeline.SourceWire, "a captured segment: what the kernels sent", kindNames(capture.KindACK, capture.KindRST, "*")},
 	{timeline.SourceServer, "the lesson's server code", kindNames(server.Listening, server.Error, "")},
 	{timeline.SourceClient, "the lesson's client code", kindNames(client.Dialing, client.Error, "")},
-	{timeline.SourceKernel, "the kernel's sockets: a state change, or a change of the queues", kindNames(timeline.KernelState, timeline.KernelQueue, "")},
+	{timeline.SourceKernel, "the kernel's sockets: a state change, a change of the queues, or (lab lessons) of the client's congestion window", kindNames(timeline.KernelState, timeline.KernelCwnd, "")},
+	{timeline.SourceLink, "a lab lesson's link: a packet it dropped (`side=` is the sender's)", []string{"dropped"}},
 }
 
 // kindNames lists the String of every kind from first to last, plus extra.
@@ -232,6 +239,16 @@ var condDefs = []condDef{
 	}},
 	{"window", argNumber, nil, "the receive window a connection advertises, in bytes", kernelOnly, func(c *Cond, e *timeline.Event) bool {
 		return e.Kernel.Kind == timeline.KernelQueue && e.Kernel.HasWindow && uint64(e.Kernel.Window) == c.num
+	}},
+	{"cwnd-over", argNumber, nil, "a sender's congestion window is over N segments", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelCwnd && uint64(e.Kernel.Cwnd) > c.num
+	}},
+	{"phase", argWord, []string{timeline.PhaseSlowStart, timeline.PhaseAvoidance, timeline.PhaseDisorder, timeline.PhaseRecovery, timeline.PhaseLoss, timeline.PhaseReduce},
+		"the sender's congestion control: slow start, congestion avoidance, or repairing a loss", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+			return e.Kernel.Kind == timeline.KernelCwnd && e.Kernel.Phase == c.text
+		}},
+	{"cut", argWord, []string{"yes"}, "the congestion window is below the largest it had", kernelOnly, func(c *Cond, e *timeline.Event) bool {
+		return e.Kernel.Kind == timeline.KernelCwnd && e.Kernel.Cwnd < e.Kernel.Peak
 	}},
 	{"min", argNumber, nil, "at least N such events (default 1)", nil, func(*Cond, *timeline.Event) bool {
 		return true // a count, not a property of one event

@@ -28,6 +28,7 @@ const (
 	SourceServer               // the server's own code
 	SourceClient               // the client's own code
 	SourceKernel               // the kernel's sockets: states and queues
+	SourceLink                 // the lesson's link: what it did to a packet (netlab)
 )
 
 func (s Source) String() string {
@@ -40,6 +41,8 @@ func (s Source) String() string {
 		return "client"
 	case SourceKernel:
 		return "kernel"
+	case SourceLink:
+		return "link"
 	}
 	return "?"
 }
@@ -53,6 +56,7 @@ type Event struct {
 	Server  *server.Event   // when Source is SourceServer
 	Client  *client.Event   // when Source is SourceClient
 	Kernel  *KernelEvent    // when Source is SourceKernel
+	Link    *LinkEvent      // when Source is SourceLink
 
 	// Stream is the connection index (tshark's tcp.stream) the event belongs
 	// to, or -1 when not known; a Linker sets it for server and client events.
@@ -118,6 +122,8 @@ func (e *Event) PayloadLen() int {
 	switch {
 	case e.Source == SourceWire:
 		return e.Segment.Len
+	case e.Source == SourceLink:
+		return e.Link.Len
 	case e.fullLen > 0:
 		return e.fullLen
 	}

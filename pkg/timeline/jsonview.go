@@ -56,7 +56,7 @@ var plainStyles = NewStyles(false)
 // JSONProgramEvent is the shape of a server, client or kernel event's line.
 type JSONProgramEvent struct {
 	Time       string `json:"time"`
-	Source     string `json:"source"`         // "server", "client" or "kernel"
+	Source     string `json:"source"`         // "server", "client", "kernel" or "link"
 	Kind       string `json:"kind"`           // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error; state, queue
 	Side       string `json:"side,omitempty"` // kernel: "client" or "server"
 	Stream     *int64 `json:"stream,omitempty"`
@@ -84,6 +84,13 @@ type JSONProgramEvent struct {
 	RecvQueue   *uint32 `json:"recv_queue,omitempty"`
 	SendQueue   *uint32 `json:"send_queue,omitempty"`
 	Window      *uint32 `json:"window,omitempty"`
+	// A congestion window change: in segments; ssthresh once a loss set it.
+	Cwnd     *uint32 `json:"cwnd,omitempty"`
+	Ssthresh uint32  `json:"ssthresh,omitempty"`
+	InFlight *uint32 `json:"in_flight,omitempty"`
+	Phase    string  `json:"phase,omitempty"`
+	// The link's event: the packet's flags (its reason is in detail).
+	Flags string `json:"flags,omitempty"`
 }
 
 // Render writes one event.

@@ -3,6 +3,7 @@ package timeline
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -12,9 +13,20 @@ type KernelKind uint8
 const (
 	KernelState KernelKind = iota // a socket changed state
 	KernelQueue                   // a socket's queues or window changed
+	KernelCwnd                    // a sender's congestion window or phase changed
 )
 
-func (k KernelKind) String() string { return [...]string{"state", "queue"}[k] }
+func (k KernelKind) String() string { return [...]string{"state", "queue", "cwnd"}[k] }
+
+// The phases of a sender's congestion control (KernelEvent.Phase).
+const (
+	PhaseSlowStart = "slow-start"           // below ssthresh: the window doubles every round trip
+	PhaseAvoidance = "congestion-avoidance" // at or past ssthresh: it grows slowly
+	PhaseDisorder  = "disorder"             // duplicate ACKs seen, no loss decided yet
+	PhaseRecovery  = "recovery"             // fast recovery of a loss found by duplicate ACKs
+	PhaseLoss      = "loss"                 // after a retransmission timeout
+	PhaseReduce    = "cwr"                  // the window is being reduced
+)
 
 // KernelEvent is what the kernel's side of a socket did: a state change
 // (from the tracepoint sock:inet_sock_set_state, or TIME_WAIT confirmed
@@ -40,6 +52,13 @@ type KernelEvent struct {
 	RecvQueue, SendQueue uint32
 	Window               uint32
 	HasWindow            bool
+
+	// A congestion window change (tcp_info): the window and the
+	// slow-start threshold in segments (Ssthresh 0: none yet), the
+	// segments in flight, the largest window this socket had, and the
+	// phase (Phase... constants).
+	Cwnd, Ssthresh, InFlight, Peak uint32
+	Phase                          string
 }
 
 // KernelEventOf wraps a kernel event for the timeline.
@@ -62,6 +81,17 @@ func (l kernelLane) summary(payloadLen int) string {
 	who := ev.Side.String()
 	if who == "" {
 		who = "socket"
+	}
+	if ev.Kind == KernelCwnd {
+		s := who + " cwnd " + strconv.FormatUint(uint64(ev.Cwnd), 10)
+		if ev.Peak > ev.Cwnd {
+			s += " (peak " + strconv.FormatUint(uint64(ev.Peak), 10) + ")"
+		}
+		s += " · " + strconv.FormatUint(uint64(ev.InFlight), 10) + " in flight"
+		if ev.Ssthresh > 0 {
+			s += " · ssthresh " + strconv.FormatUint(uint64(ev.Ssthresh), 10)
+		}
+		return s + " · " + strings.ReplaceAll(ev.Phase, "-", " ")
 	}
 	if ev.Kind == KernelQueue {
 		if ev.Listener {
@@ -107,8 +137,21 @@ var stateNotes = map[string]string{
 	"TIME_WAIT CLOSE":        "TIME_WAIT is over",
 }
 
+// phaseNotes explain a congestion window event by its phase.
+var phaseNotes = map[string]string{
+	PhaseSlowStart: "segments the sender may have unacknowledged; slow start: +1 per ACK, doubling every round trip",
+	PhaseAvoidance: "past the threshold the window grows slowly, about one segment per round trip",
+	PhaseDisorder:  "duplicate ACKs: the sender watches for a loss",
+	PhaseRecovery:  "a loss found by duplicate ACKs: the window is cut while the lost segment is repaired",
+	PhaseLoss:      "a retransmission timeout: the window falls to one segment, slow start again",
+	PhaseReduce:    "the window is being reduced",
+}
+
 func (l kernelLane) note(payloadLen int) string {
 	ev := l.ev
+	if ev.Kind == KernelCwnd {
+		return phaseNotes[ev.Phase]
+	}
 	if ev.Kind == KernelQueue {
 		if ev.Listener {
 			return "handshakes the kernel finished, waiting for your code's accept()"
@@ -130,6 +173,10 @@ func (l kernelLane) fill(j *JSONProgramEvent) {
 			ms := ev.TimeLeft.Milliseconds()
 			j.TimeLeftMS = &ms
 		}
+		return
+	}
+	if ev.Kind == KernelCwnd {
+		j.Cwnd, j.Ssthresh, j.InFlight, j.Phase = &ev.Cwnd, ev.Ssthresh, &ev.InFlight, ev.Phase
 		return
 	}
 	if ev.Listener {

@@ -61,6 +61,8 @@ func (e *Event) lane() lane {
 		return clientLane{e.Client}
 	case SourceKernel:
 		return kernelLane{e.Kernel}
+	case SourceLink:
+		return linkLane{e.Link}
 	}
 	return nil
 }
