@@ -6,5 +6,6 @@ package kernel
 // when the committed objects were generated from it.
 var bpfSourceHashes = map[string]string{
 	"bpf/tcpstates.c": "30e67d964348dabeb48976039edaf32f8c227ec99301f75b9b400c2181554787",
-	"bpf/bpf_defs.h":  "f2635aff4c4ca62088bae77267c9e83833639bd3409d79c83e7bc230637dc666",
+	"bpf/tcpcalls.c":  "79ea276c76be88d62c22a6484b43aff228c98ee93fe445f6947eb79d625f7904",
+	"bpf/bpf_defs.h":  "89047cf99e6fe9d1d16a1cdc0bf82ace93408bf8d4e2432dcef3da11151b06ea",
 }

@@ -27,6 +27,9 @@ type Options struct {
 	Ports []uint16
 	// AllPorts reports every TCP socket, whatever Ports says.
 	AllPorts bool
+	// ExcludePID leaves out the calls of this process (OpenCalls only):
+	// the playground's own server and client, whose code reports them.
+	ExcludePID uint32
 
 	// monotonicClock makes the program stamp CLOCK_MONOTONIC even where
 	// CLOCK_TAI is available, to test the fallback.

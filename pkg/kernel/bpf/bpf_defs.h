@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /*
- * The few definitions tcpstates.c needs from the kernel's BPF ABI, written
+ * The few definitions tcpstates.c and tcpcalls.c need from the kernel's BPF ABI, written
  * out here instead of included from libbpf or vmlinux.h so that the object
  * depends only on files in this directory: their sha256 is what the Go test
  * compares with the committed object (see ../generate.go). Every number below
@@ -14,6 +14,7 @@ typedef unsigned short __u16;
 typedef unsigned int __u32;
 typedef unsigned long long __u64;
 typedef int __s32;
+typedef long long __s64;
 
 #define SEC(name) __attribute__((section(name), used))
 #define __always_inline inline __attribute__((always_inline))
@@ -36,9 +37,12 @@ static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
 static long (*bpf_get_current_comm)(void *buf, __u32 size_of_buf) = (void *)16;
+static long (*bpf_probe_read_user)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)112;
 static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
+static long (*bpf_get_func_arg)(void *ctx, __u32 n, __u64 *value) = (void *)183; /* Linux >= 5.17 */
+static long (*bpf_get_func_ret)(void *ctx, __u64 *value) = (void *)184;        /* Linux >= 5.17 */
 static __u64 (*bpf_ktime_get_tai_ns)(void) = (void *)208; /* Linux >= 6.1 */
 
 #endif
