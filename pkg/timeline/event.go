@@ -20,6 +20,7 @@ const (
 	SourceServer               // the server's own code
 	SourceClient               // the client's own code
 	SourceKernel               // the kernel's sockets: states and queues
+	SourceProcess              // any program's socket calls, seen by the kernel
 )
 
 func (s Source) String() string {
@@ -32,6 +33,8 @@ func (s Source) String() string {
 		return "client"
 	case SourceKernel:
 		return "kernel"
+	case SourceProcess:
+		return "process"
 	}
 	return "?"
 }
@@ -45,6 +48,7 @@ type Event struct {
 	Server  *server.Event   // when Source is SourceServer
 	Client  *client.Event   // when Source is SourceClient
 	Kernel  *KernelEvent    // when Source is SourceKernel
+	Process *ProcessEvent   // when Source is SourceProcess
 
 	// Stream is the connection index (tshark's tcp.stream) the event belongs
 	// to, or -1 when not known; a Linker sets it for server and client events.
@@ -106,6 +110,8 @@ func (e *Event) PayloadLen() int {
 	switch {
 	case e.Source == SourceWire:
 		return e.Segment.Len
+	case e.Source == SourceProcess:
+		return e.Process.Len
 	case e.fullLen > 0:
 		return e.fullLen
 	}
@@ -133,8 +139,8 @@ func (e Event) previewOnly(max int) Event {
 }
 
 // Linker ties the programs' and the kernel's events to the connection the
-// wire shows them on, by their 4-tuple, and tells a kernel event's side
-// (client or server) from which end of that connection it is. Feed it
+// wire shows them on, by their 4-tuple, and tells a kernel or process
+// event's side (client or server) from which end of that connection it is. Feed it
 // every event in timeline order.
 type Linker struct {
 	streams map[[2]netip.AddrPort]link
@@ -155,7 +161,7 @@ func NewLinker() *Linker { return &Linker{streams: make(map[[2]netip.AddrPort]li
 const linkerMax = 1 << 16
 
 // Link records a wire event's connection, or sets another event's Stream
-// (and a kernel event's Side).
+// (and a kernel or process event's Side).
 func (l *Linker) Link(e *Event) {
 	local, remote := e.Endpoints()
 	if e.Source == SourceWire {
@@ -187,6 +193,19 @@ func (l *Linker) Link(e *Event) {
 			k.Side = SideClient // only a client sends a SYN first
 		case k.Old == "LISTEN" || k.New == "LISTEN" || k.Old == "SYN_RECV" || k.New == "SYN_RECV" || k.Listener:
 			k.Side = SideServer // a listener, or a connection it is answering
+		}
+	}
+	if p := e.Process; p != nil && p.Side == SideUnknown {
+		switch {
+		case ok && local.IsValid():
+			p.Side = SideServer
+			if local == known.client {
+				p.Side = SideClient
+			}
+		case p.Kind == ProcessAccept:
+			p.Side = SideServer
+		case p.Kind == ProcessConnect:
+			p.Side = SideClient
 		}
 	}
 }

@@ -50,12 +50,13 @@ type JSONEvent struct {
 // plainStyles escapes without color, for JSON.
 var plainStyles = NewStyles(false)
 
-// JSONProgramEvent is the shape of a server, client or kernel event's line.
+// JSONProgramEvent is the shape of a server, client, kernel or process
+// event's line.
 type JSONProgramEvent struct {
 	Time       string `json:"time"`
-	Source     string `json:"source"`         // "server", "client" or "kernel"
-	Kind       string `json:"kind"`           // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error; state, queue
-	Side       string `json:"side,omitempty"` // kernel: "client" or "server"
+	Source     string `json:"source"`         // "server", "client", "kernel" or "process"
+	Kind       string `json:"kind"`           // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error; state, queue; accept, connect, read, write, shutdown, close
+	Side       string `json:"side,omitempty"` // kernel, process: "client" or "server"
 	Stream     *int64 `json:"stream,omitempty"`
 	Conn       uint64 `json:"conn,omitempty"` // the server's connection number
 	Local      string `json:"local,omitempty"`
@@ -75,6 +76,9 @@ type JSONProgramEvent struct {
 	PID        uint32 `json:"pid,omitempty"`
 	Comm       string `json:"comm,omitempty"`
 	TimeLeftMS *int64 `json:"time_left_ms,omitempty"` // TIME_WAIT's timer
+	// A process's shutdown(): SHUT_RD, SHUT_WR or SHUT_RDWR. (Its pid
+	// and comm are the fields above.)
+	How string `json:"how,omitempty"`
 	// A kernel queue change: a listener's, or a connection's (bytes).
 	AcceptQueue *uint32 `json:"accept_queue,omitempty"`
 	Backlog     *uint32 `json:"backlog,omitempty"`

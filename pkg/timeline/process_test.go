@@ -1,0 +1,88 @@
+package timeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcp-playground/playground/pkg/capture"
+)
+
+// processWrite is node's write of the notes' reply on the server's end of
+// the first connection of nc-hello-loop.pcap.
+func processWrite(t *testing.T, wire []Event) Event {
+	t.Helper()
+	syn := wire[0].Segment
+	if syn.Kind != capture.KindSYN {
+		t.Fatalf("first segment %v, want SYN", syn.Kind)
+	}
+	return ProcessEventOf(ProcessEvent{Time: syn.Time.Add(time.Millisecond), Kind: ProcessWrite,
+		PID: 4242, Comm: "node", Local: syn.Dst, Remote: syn.Src,
+		Len: 17, Preview: []byte("Hello from server")})
+}
+
+func TestProcessEventLinkedToItsConnection(t *testing.T) {
+	wire := wireEvents(t, "nc-hello-loop.pcap")
+	l := NewLinker()
+	l.Link(&wire[0])
+	e := processWrite(t, wire)
+	l.Link(&e)
+	if e.Side() != SideServer || e.Stream != wire[0].Stream {
+		t.Errorf("side %v stream %d, want server and %d", e.Side(), e.Stream, wire[0].Stream)
+	}
+
+	// An accept whose connection the wire has not shown is the server's.
+	accept := ProcessEventOf(ProcessEvent{Kind: ProcessAccept})
+	l.Link(&accept)
+	if accept.Side() != SideServer {
+		t.Errorf("unlinked accept: side %v, want server", accept.Side())
+	}
+}
+
+func TestProcessEventJSON(t *testing.T) {
+	wire := wireEvents(t, "nc-hello-loop.pcap")
+	e := processWrite(t, wire)
+	NewLinker().Link(&wire[0])
+	var buf bytes.Buffer
+	v := NewJSONView(&buf)
+	if err := v.Render(e); err != nil {
+		t.Fatal(err)
+	}
+	v.Flush()
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"source": "process", "kind": "write", "pid": 4242.0, "comm": "node",
+		"len": 17.0, "preview": "Hello from server",
+		"local": wire[0].Segment.Dst.String(), "remote": wire[0].Segment.Src.String()}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %v, want %v (line %s)", k, got[k], w, buf.String())
+		}
+	}
+	if note, _ := got["note"].(string); !strings.Contains(note, "socket.write()") {
+		t.Errorf("note %q does not name Node's socket.write()", note)
+	}
+}
+
+func TestProcessEventLogLine(t *testing.T) {
+	wire := wireEvents(t, "nc-hello-loop.pcap")
+	read := ProcessEventOf(ProcessEvent{Time: wire[0].Time, Kind: ProcessRead, PID: 4242, Comm: "node",
+		Local: wire[0].Segment.Dst, Remote: wire[0].Segment.Src, Len: 100, Preview: []byte("GET / HTTP/1.1\r\n")})
+	end := ProcessEventOf(ProcessEvent{Time: wire[0].Time, Kind: ProcessRead, PID: 7, Comm: "python3"})
+	var buf bytes.Buffer
+	v := NewLogView(&buf, NewStyles(false), wire[0].Time)
+	renderAll(t, v, []Event{read, end})
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	for _, want := range []string{"node[4242]", "read", "100 bytes", `"GET / HTTP/1.1\r\n"`, "+84 bytes", "'data' event"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("log line %q lacks %q", lines[0], want)
+		}
+	}
+	if !strings.Contains(lines[1], "python3[7]") || !strings.Contains(lines[1], "end of stream") || strings.Contains(lines[1], "Node") {
+		t.Errorf("python's end of stream: %q", lines[1])
+	}
+}
