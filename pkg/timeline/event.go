@@ -16,11 +16,11 @@ import (
 type Source uint8
 
 const (
-	SourceWire   Source = iota // the capture: what the kernels sent
-	SourceServer               // the server's own code
-	SourceClient               // the client's own code
-	SourceKernel               // the kernel's sockets: states and queues
-	SourceProcess              // any program's socket calls, seen by the kernel
+	SourceWire    Source = iota // the capture: what the kernels sent
+	SourceServer                // the server's own code
+	SourceClient                // the client's own code
+	SourceKernel                // the kernel's sockets: states and queues
+	SourceProcess               // any program's socket calls, seen by the kernel
 )
 
 func (s Source) String() string {
