@@ -79,6 +79,9 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 			fmt.Fprintf(env.Stderr, "kernel lane off (%v): the wire and the programs' lanes go on\n", err)
 		} else {
 			s.kernel = lane
+			if lane.processOff != "" {
+				fmt.Fprintln(env.Stderr, lane.processOff)
+			}
 		}
 	}
 	if _, err := dropPrivileges(); err != nil {
@@ -177,6 +180,9 @@ func (s *liveSession) Stop(env Env, report bool) error {
 	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel", st.Segments, st.KernelDropped)
 	if s.kernel != nil {
 		fmt.Fprintf(env.Stderr, ", %d kernel events lost", lost)
+		if s.kernel.calls != nil {
+			fmt.Fprintf(env.Stderr, ", %d process calls lost", s.kernel.callsLost)
+		}
 	}
 	if n := s.screen.Skipped(); n > 0 {
 		fmt.Fprintf(env.Stderr, ", %d events not shown because the terminal was too slow", n)

@@ -6,6 +6,6 @@ package kernel
 // when the committed objects were generated from it.
 var bpfSourceHashes = map[string]string{
 	"bpf/tcpstates.c": "30e67d964348dabeb48976039edaf32f8c227ec99301f75b9b400c2181554787",
-	"bpf/tcpcalls.c":  "79ea276c76be88d62c22a6484b43aff228c98ee93fe445f6947eb79d625f7904",
-	"bpf/bpf_defs.h":  "89047cf99e6fe9d1d16a1cdc0bf82ace93408bf8d4e2432dcef3da11151b06ea",
+	"bpf/tcpcalls.c":  "6eea4432ccc2ae8c00234ba8aaf3be1ab4ee47cb730a5738d1e24de473c565d0",
+	"bpf/bpf_defs.h":  "a5e3372a7c1223089a119b087530362d1630484fda540f9c6a4c026fc3e90d0f",
 }

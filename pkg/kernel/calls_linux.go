@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,12 +27,10 @@ import (
 // ports (bpf/tcpcalls.c). Open it as root with OpenCalls; it keeps working
 // after the process drops its privileges.
 type Calls struct {
-	coll    *ebpf.Collection
+	objs    tcpcallsObjects
 	links   []link.Link
 	reader  *ringbuf.Reader
 	clock   *kernelClock
-	ports   *ebpf.Variable
-	lostVar *ebpf.Variable
 	missing error
 
 	mu      sync.Mutex
@@ -42,28 +41,39 @@ type Calls struct {
 	closeErr error
 }
 
-// callHooks are the kernel functions the programs attach to, by the call
-// they report, in the order Missing names them.
-var callHooks = []struct {
-	call     CallKind
-	function string
-	programs []string // entry and exit
-}{
-	{CallAccept, "inet_csk_accept", []string{tcpcallsProgTraceAccept}},
-	{CallConnect, "tcp_v4_connect", []string{tcpcallsProgTraceConnect4, tcpcallsProgTraceConnect4Exit}},
-	{CallConnect, "tcp_v6_connect", []string{tcpcallsProgTraceConnect6, tcpcallsProgTraceConnect6Exit}},
-	{CallRead, "tcp_recvmsg", []string{tcpcallsProgTraceRead, tcpcallsProgTraceReadExit}},
-	{CallWrite, "tcp_sendmsg", []string{tcpcallsProgTraceWrite, tcpcallsProgTraceWriteExit}},
-	{CallShutdown, "tcp_shutdown", []string{tcpcallsProgTraceShutdown}},
-	{CallClose, "tcp_close", []string{tcpcallsProgTraceClose}},
+// callHook is a tracepoint a program of bpf/tcpcalls.c attaches to, and
+// what is not seen without it.
+type callHook struct {
+	group, name string // a syscalls tracepoint; group "" for a raw tracepoint
+	program     func(*tcpcallsPrograms) *ebpf.Program
+	without     string
+}
+
+var callHooks = []callHook{
+	{"syscalls", "sys_exit_accept4", func(p *tcpcallsPrograms) *ebpf.Program { return p.ExitAccept4 }, "accept4()"},
+	{"syscalls", "sys_exit_accept", func(p *tcpcallsPrograms) *ebpf.Program { return p.ExitAccept }, "accept()"},
+	{"syscalls", "sys_enter_connect", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterConnect }, "connect()"},
+	{"syscalls", "sys_exit_connect", func(p *tcpcallsPrograms) *ebpf.Program { return p.ExitConnect }, "connect()"},
+	{"", "sock_recv_length", func(p *tcpcallsPrograms) *ebpf.Program { return p.SocketRead }, "reads (the tracepoint sock:sock_recv_length is in Linux 6.2 and later)"},
+	{"", "sock_send_length", func(p *tcpcallsPrograms) *ebpf.Program { return p.SocketWrite }, "writes (the tracepoint sock:sock_send_length is in Linux 6.2 and later)"},
+	{"syscalls", "sys_enter_read", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterRead }, "read()'s previews"},
+	{"syscalls", "sys_enter_readv", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterReadv }, "readv()'s previews"},
+	{"syscalls", "sys_enter_recvfrom", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterRecvfrom }, "recv()'s previews"},
+	{"syscalls", "sys_enter_recvmsg", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterRecvmsg }, "recvmsg()'s previews"},
+	{"syscalls", "sys_enter_write", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterWrite }, "write()'s previews and start times"},
+	{"syscalls", "sys_enter_writev", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterWritev }, "writev()'s previews and start times"},
+	{"syscalls", "sys_enter_sendto", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterSendto }, "send()'s previews and start times"},
+	{"syscalls", "sys_enter_sendmsg", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterSendmsg }, "sendmsg()'s previews and start times"},
+	{"syscalls", "sys_enter_shutdown", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterShutdown }, "shutdown()"},
+	{"syscalls", "sys_enter_close", func(p *tcpcallsPrograms) *ebpf.Program { return p.EnterClose }, "close()"},
 }
 
 // OpenCalls loads the BPF programs of the socket calls, attaches them to
-// the kernel's TCP functions and opens their ring buffer. Calls are
-// recorded from now on; Run delivers them. Where some functions can't be
-// traced (missing from this kernel, or not traceable), the others still
-// are: Missing says which calls are not seen. Where none can, it returns
-// an error wrapping ErrUnsupported or ErrPermission.
+// their tracepoints and opens their ring buffer. Calls are recorded from
+// now on; Run delivers them. Where some tracepoints are missing (an older
+// kernel, or one built without syscall tracepoints), the others still
+// work: Missing says what is not seen. Where none can, it returns an error
+// wrapping ErrUnsupported or ErrPermission.
 func OpenCalls(opts Options) (*Calls, error) {
 	if err := features.HaveMapType(ebpf.RingBuf); err != nil {
 		return nil, classifyCalls(err, "probing for BPF ring buffers", "BPF ring buffers (Linux 5.8 or later)")
@@ -96,28 +106,15 @@ func OpenCalls(opts Options) (*Calls, error) {
 		spec.Maps[tcpcallsMapCalls].MaxEntries = opts.ringBufferSize
 	}
 
-	// A function missing from this kernel drops its programs before
-	// loading, so that the others load.
-	var missing []string
-	for _, h := range callHooks {
-		var fn *btf.Func
-		if err := kernelBTF.TypeByName(h.function, &fn); err != nil {
-			missing = append(missing, h.call.String()+" ("+h.function+" is not in this kernel)")
-			for _, p := range h.programs {
-				delete(spec.Programs, p)
-			}
-		}
+	c := &Calls{}
+	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+		return nil, classifyCalls(err, "loading the BPF programs", "BPF tracepoint programs")
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernelBTF}})
-	if err != nil {
-		return nil, classifyCalls(err, "loading the BPF programs", "fentry/fexit programs (Linux 5.17 or later, with kernel BTF)")
-	}
-	c := &Calls{coll: coll, ports: coll.Variables[tcpcallsVarWatchedPorts], lostVar: coll.Variables[tcpcallsVarLostCalls]}
 	fail := func(err error) (*Calls, error) {
 		for _, l := range c.links {
 			l.Close()
 		}
-		coll.Close()
+		c.objs.Close()
 		return nil, err
 	}
 	if err := c.setPorts(opts.Ports); err != nil {
@@ -126,45 +123,51 @@ func OpenCalls(opts Options) (*Calls, error) {
 	if c.clock, err = newKernelClock(useTAI); err != nil {
 		return fail(fmt.Errorf("process socket calls: reading the clocks: %w", err))
 	}
+	var missing []string
 	var attachErr error
-	for _, h := range callHooks {
-		var hookLinks []link.Link
-		for _, name := range h.programs {
-			prog := coll.Programs[name]
-			if prog == nil {
-				break
+	err = withTracefs(func() error {
+		for _, h := range callHooks {
+			var l link.Link
+			var err error
+			if h.group == "" {
+				l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.name, Program: h.program(&c.objs.tcpcallsPrograms)})
+			} else {
+				l, err = link.Tracepoint(h.group, h.name, h.program(&c.objs.tcpcallsPrograms), nil)
 			}
-			l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 			if err != nil {
 				attachErr = err
-				missing = append(missing, h.call.String()+" ("+h.function+": "+err.Error()+")")
-				for _, l := range hookLinks {
-					l.Close()
+				if !slices.Contains(missing, h.without) {
+					missing = append(missing, h.without)
 				}
-				hookLinks = nil
-				break
+				continue
 			}
-			hookLinks = append(hookLinks, l)
+			c.links = append(c.links, l)
 		}
-		c.links = append(c.links, hookLinks...)
+		return nil
+	})
+	if err != nil {
+		return fail(classifyCalls(err, "mounting tracefs", "tracefs"))
 	}
 	if len(c.links) == 0 {
-		if attachErr == nil {
-			attachErr = errors.New("no function to attach to")
-		}
-		return fail(classifyCalls(attachErr, "attaching to the kernel's TCP functions", "fentry/fexit programs"))
+		return fail(classifyCalls(attachErr, "attaching to the tracepoints", "syscall tracepoints"))
 	}
 	if len(missing) > 0 {
-		c.missing = fmt.Errorf("%w: these calls are not shown: %s", ErrUnsupported, strings.Join(missing, ", "))
+		c.missing = fmt.Errorf("%w: not shown: %s (%v)", ErrUnsupported, strings.Join(missing, ", "), attachErr)
 	}
-	if c.reader, err = ringbuf.NewReader(coll.Maps[tcpcallsMapCalls]); err != nil {
+	if c.reader, err = ringbuf.NewReader(c.objs.Calls); err != nil {
 		return fail(classifyCalls(err, "opening the BPF ring buffer", "BPF ring buffers (Linux 5.8 or later)"))
 	}
 	return c, nil
 }
 
-// classifyCalls is classify, with the process lane's words.
+// classifyCalls is classify, with the process lane's words. A program
+// the verifier refused is a bug here, not a missing permission, though
+// the kernel says EACCES.
 func classifyCalls(err error, doing, needs string) error {
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		return fmt.Errorf("process socket calls: %s: %w", doing, err)
+	}
 	err = classify(err, doing, needs)
 	if errors.Is(err, ErrPermission) || errors.Is(err, ErrUnsupported) {
 		return err
@@ -173,69 +176,44 @@ func classifyCalls(err error, doing, needs string) error {
 }
 
 // callOffsets reads from kernel BTF where the programs find what they read
-// in struct sock and, for previews, in struct msghdr and struct iov_iter.
-// Without the sock fields nothing works (an error); without the others,
-// reads and writes have no preview.
+// in the kernel's structs: a socket's addresses and ports (struct
+// sock_common), and the way from the current task to the socket of a file
+// descriptor.
 func callOffsets(spec *btf.Spec) (map[string]any, error) {
-	var sockCommon *btf.Struct
-	if err := spec.TypeByName("sock_common", &sockCommon); err != nil {
-		return nil, fmt.Errorf("no struct sock_common in kernel BTF: %w", err)
-	}
 	c := map[string]any{}
-	for name, field := range map[string]string{
-		tcpcallsVarOffFamily:     "skc_family",
-		tcpcallsVarOffNum:        "skc_num",
-		tcpcallsVarOffDport:      "skc_dport",
-		tcpcallsVarOffRcvSaddr:   "skc_rcv_saddr",
-		tcpcallsVarOffDaddr:      "skc_daddr",
-		tcpcallsVarOffV6RcvSaddr: "skc_v6_rcv_saddr",
-		tcpcallsVarOffV6Daddr:    "skc_v6_daddr",
+	for _, f := range []struct{ variable, typ, member string }{
+		{tcpcallsVarOffFamily, "sock_common", "skc_family"},
+		{tcpcallsVarOffNum, "sock_common", "skc_num"},
+		{tcpcallsVarOffDport, "sock_common", "skc_dport"},
+		{tcpcallsVarOffRcvSaddr, "sock_common", "skc_rcv_saddr"},
+		{tcpcallsVarOffDaddr, "sock_common", "skc_daddr"},
+		{tcpcallsVarOffV6RcvSaddr, "sock_common", "skc_v6_rcv_saddr"},
+		{tcpcallsVarOffV6Daddr, "sock_common", "skc_v6_daddr"},
+		{tcpcallsVarOffTaskFiles, "task_struct", "files"},
+		{tcpcallsVarOffFilesFdt, "files_struct", "fdt"},
+		{tcpcallsVarOffFdtMaxFds, "fdtable", "max_fds"},
+		{tcpcallsVarOffFdtFd, "fdtable", "fd"},
+		{tcpcallsVarOffFileInode, "file", "f_inode"},
+		{tcpcallsVarOffFilePrivate, "file", "private_data"},
+		{tcpcallsVarOffInodeMode, "inode", "i_mode"},
+		{tcpcallsVarOffSocketType, "socket", "type"},
+		{tcpcallsVarOffSocketSk, "socket", "sk"},
 	} {
-		off, _, ok := memberOffset(sockCommon, field)
-		if !ok {
-			return nil, fmt.Errorf("no %s in struct sock_common", field)
+		var s *btf.Struct
+		if err := spec.TypeByName(f.typ, &s); err != nil {
+			return nil, fmt.Errorf("no struct %s in kernel BTF: %w", f.typ, err)
 		}
-		c[name] = off
+		off, _, ok := memberOffset(s, f.member)
+		if !ok {
+			return nil, fmt.Errorf("no %s in struct %s", f.member, f.typ)
+		}
+		c[f.variable] = off
 	}
 	// struct sock_common is struct sock's first member.
 	var sock *btf.Struct
 	if err := spec.TypeByName("sock", &sock); err != nil || len(sock.Members) == 0 || sock.Members[0].Offset != 0 {
 		return nil, errors.New("struct sock does not start with struct sock_common")
 	}
-
-	var msghdr, iter *btf.Struct
-	var iterType *btf.Enum
-	if spec.TypeByName("msghdr", &msghdr) != nil || spec.TypeByName("iov_iter", &iter) != nil || spec.TypeByName("iter_type", &iterType) != nil {
-		return c, nil
-	}
-	msgIter, _, ok1 := memberOffset(msghdr, "msg_iter")
-	typeOff, typeT, ok2 := memberOffset(iter, "iter_type")
-	iovOffset, _, ok3 := memberOffset(iter, "iov_offset")
-	ptr, _, ok4 := memberOffset(iter, "ubuf")
-	iov, _, ok5 := memberOffset(iter, "__iov")
-	count, _, ok6 := memberOffset(iter, "count")
-	if size, err := btf.Sizeof(typeT); err != nil || size != 1 || !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || iov != ptr {
-		return c, nil
-	}
-	ubuf, iovec := -1, -1
-	for _, v := range iterType.Values {
-		switch v.Name {
-		case "ITER_UBUF":
-			ubuf = int(v.Value)
-		case "ITER_IOVEC":
-			iovec = int(v.Value)
-		}
-	}
-	if ubuf < 0 || iovec < 0 {
-		return c, nil
-	}
-	c[tcpcallsVarOffMsgIter] = msgIter
-	c[tcpcallsVarOffIterType] = typeOff
-	c[tcpcallsVarOffIovOffset] = iovOffset
-	c[tcpcallsVarOffIterPtr] = ptr
-	c[tcpcallsVarOffIterCount] = count
-	c[tcpcallsVarIterUbuf] = uint8(ubuf)
-	c[tcpcallsVarIterIovec] = uint8(iovec)
 	return c, nil
 }
 
@@ -286,7 +264,7 @@ func (c *Calls) setPorts(ports []uint16) error {
 	for _, p := range ports {
 		set[p] = 1
 	}
-	if err := c.ports.Set(set); err != nil {
+	if err := c.objs.WatchedPorts.Set(set); err != nil {
 		return fmt.Errorf("process socket calls: setting the watched ports: %w", err)
 	}
 	return nil
@@ -308,7 +286,7 @@ func (c *Calls) readLost() uint64 {
 	var prev uint64
 	for {
 		var n uint64
-		if err := c.lostVar.Get(&n); err != nil {
+		if err := c.objs.LostCalls.Get(&n); err != nil {
 			return prev
 		}
 		if n == prev {
@@ -441,7 +419,7 @@ func (c *Calls) Close() error {
 	for _, l := range c.links {
 		errs = append(errs, l.Close())
 	}
-	c.coll.Close()
+	errs = append(errs, c.objs.Close())
 
 	c.mu.Lock()
 	c.lost = lost

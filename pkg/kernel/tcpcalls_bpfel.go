@@ -36,45 +36,55 @@ type tcpcallsPending struct {
 	TimeNs uint64
 	Buf    uint64
 	Cap    uint32
-	Depth  uint32
+	Fd     int32
+	Kind   uint8
+	Pad    [7]uint8
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tcpcallsMapCalls              = "calls"
-	tcpcallsMapPending            = "pending"
-	tcpcallsProgTraceAccept       = "trace_accept"
-	tcpcallsProgTraceClose        = "trace_close"
-	tcpcallsProgTraceConnect4     = "trace_connect4"
-	tcpcallsProgTraceConnect4Exit = "trace_connect4_exit"
-	tcpcallsProgTraceConnect6     = "trace_connect6"
-	tcpcallsProgTraceConnect6Exit = "trace_connect6_exit"
-	tcpcallsProgTraceRead         = "trace_read"
-	tcpcallsProgTraceReadExit     = "trace_read_exit"
-	tcpcallsProgTraceShutdown     = "trace_shutdown"
-	tcpcallsProgTraceWrite        = "trace_write"
-	tcpcallsProgTraceWriteExit    = "trace_write_exit"
-	tcpcallsVarExcludePid         = "exclude_pid"
-	tcpcallsVarIterIovec          = "iter_iovec"
-	tcpcallsVarIterUbuf           = "iter_ubuf"
-	tcpcallsVarLostCalls          = "lost_calls"
-	tcpcallsVarOffDaddr           = "off_daddr"
-	tcpcallsVarOffDport           = "off_dport"
-	tcpcallsVarOffFamily          = "off_family"
-	tcpcallsVarOffIovOffset       = "off_iov_offset"
-	tcpcallsVarOffIterCount       = "off_iter_count"
-	tcpcallsVarOffIterPtr         = "off_iter_ptr"
-	tcpcallsVarOffIterType        = "off_iter_type"
-	tcpcallsVarOffMsgIter         = "off_msg_iter"
-	tcpcallsVarOffNum             = "off_num"
-	tcpcallsVarOffRcvSaddr        = "off_rcv_saddr"
-	tcpcallsVarOffV6Daddr         = "off_v6_daddr"
-	tcpcallsVarOffV6RcvSaddr      = "off_v6_rcv_saddr"
-	tcpcallsVarUseTai             = "use_tai"
-	tcpcallsVarWatchAllPorts      = "watch_all_ports"
-	tcpcallsVarWatchedPorts       = "watched_ports"
+	tcpcallsMapCalls          = "calls"
+	tcpcallsMapLocalPorts     = "local_ports"
+	tcpcallsMapPending        = "pending"
+	tcpcallsProgEnterClose    = "enter_close"
+	tcpcallsProgEnterConnect  = "enter_connect"
+	tcpcallsProgEnterRead     = "enter_read"
+	tcpcallsProgEnterReadv    = "enter_readv"
+	tcpcallsProgEnterRecvfrom = "enter_recvfrom"
+	tcpcallsProgEnterRecvmsg  = "enter_recvmsg"
+	tcpcallsProgEnterSendmsg  = "enter_sendmsg"
+	tcpcallsProgEnterSendto   = "enter_sendto"
+	tcpcallsProgEnterShutdown = "enter_shutdown"
+	tcpcallsProgEnterWrite    = "enter_write"
+	tcpcallsProgEnterWritev   = "enter_writev"
+	tcpcallsProgExitAccept    = "exit_accept"
+	tcpcallsProgExitAccept4   = "exit_accept4"
+	tcpcallsProgExitConnect   = "exit_connect"
+	tcpcallsProgSocketRead    = "socket_read"
+	tcpcallsProgSocketWrite   = "socket_write"
+	tcpcallsVarExcludePid     = "exclude_pid"
+	tcpcallsVarLostCalls      = "lost_calls"
+	tcpcallsVarOffDaddr       = "off_daddr"
+	tcpcallsVarOffDport       = "off_dport"
+	tcpcallsVarOffFamily      = "off_family"
+	tcpcallsVarOffFdtFd       = "off_fdt_fd"
+	tcpcallsVarOffFdtMaxFds   = "off_fdt_max_fds"
+	tcpcallsVarOffFileInode   = "off_file_inode"
+	tcpcallsVarOffFilePrivate = "off_file_private"
+	tcpcallsVarOffFilesFdt    = "off_files_fdt"
+	tcpcallsVarOffInodeMode   = "off_inode_mode"
+	tcpcallsVarOffNum         = "off_num"
+	tcpcallsVarOffRcvSaddr    = "off_rcv_saddr"
+	tcpcallsVarOffSocketSk    = "off_socket_sk"
+	tcpcallsVarOffSocketType  = "off_socket_type"
+	tcpcallsVarOffTaskFiles   = "off_task_files"
+	tcpcallsVarOffV6Daddr     = "off_v6_daddr"
+	tcpcallsVarOffV6RcvSaddr  = "off_v6_rcv_saddr"
+	tcpcallsVarUseTai         = "use_tai"
+	tcpcallsVarWatchAllPorts  = "watch_all_ports"
+	tcpcallsVarWatchedPorts   = "watched_ports"
 )
 
 // loadTcpcalls returns the embedded CollectionSpec for tcpcalls.
@@ -119,50 +129,58 @@ type tcpcallsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpcallsProgramSpecs struct {
-	TraceAccept       *ebpf.ProgramSpec `ebpf:"trace_accept"`
-	TraceClose        *ebpf.ProgramSpec `ebpf:"trace_close"`
-	TraceConnect4     *ebpf.ProgramSpec `ebpf:"trace_connect4"`
-	TraceConnect4Exit *ebpf.ProgramSpec `ebpf:"trace_connect4_exit"`
-	TraceConnect6     *ebpf.ProgramSpec `ebpf:"trace_connect6"`
-	TraceConnect6Exit *ebpf.ProgramSpec `ebpf:"trace_connect6_exit"`
-	TraceRead         *ebpf.ProgramSpec `ebpf:"trace_read"`
-	TraceReadExit     *ebpf.ProgramSpec `ebpf:"trace_read_exit"`
-	TraceShutdown     *ebpf.ProgramSpec `ebpf:"trace_shutdown"`
-	TraceWrite        *ebpf.ProgramSpec `ebpf:"trace_write"`
-	TraceWriteExit    *ebpf.ProgramSpec `ebpf:"trace_write_exit"`
+	EnterClose    *ebpf.ProgramSpec `ebpf:"enter_close"`
+	EnterConnect  *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterRead     *ebpf.ProgramSpec `ebpf:"enter_read"`
+	EnterReadv    *ebpf.ProgramSpec `ebpf:"enter_readv"`
+	EnterRecvfrom *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
+	EnterRecvmsg  *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
+	EnterSendmsg  *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
+	EnterSendto   *ebpf.ProgramSpec `ebpf:"enter_sendto"`
+	EnterShutdown *ebpf.ProgramSpec `ebpf:"enter_shutdown"`
+	EnterWrite    *ebpf.ProgramSpec `ebpf:"enter_write"`
+	EnterWritev   *ebpf.ProgramSpec `ebpf:"enter_writev"`
+	ExitAccept    *ebpf.ProgramSpec `ebpf:"exit_accept"`
+	ExitAccept4   *ebpf.ProgramSpec `ebpf:"exit_accept4"`
+	ExitConnect   *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	SocketRead    *ebpf.ProgramSpec `ebpf:"socket_read"`
+	SocketWrite   *ebpf.ProgramSpec `ebpf:"socket_write"`
 }
 
 // tcpcallsMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpcallsMapSpecs struct {
-	Calls   *ebpf.MapSpec `ebpf:"calls"`
-	Pending *ebpf.MapSpec `ebpf:"pending"`
+	Calls      *ebpf.MapSpec `ebpf:"calls"`
+	LocalPorts *ebpf.MapSpec `ebpf:"local_ports"`
+	Pending    *ebpf.MapSpec `ebpf:"pending"`
 }
 
 // tcpcallsVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpcallsVariableSpecs struct {
-	ExcludePid    *ebpf.VariableSpec `ebpf:"exclude_pid"`
-	IterIovec     *ebpf.VariableSpec `ebpf:"iter_iovec"`
-	IterUbuf      *ebpf.VariableSpec `ebpf:"iter_ubuf"`
-	LostCalls     *ebpf.VariableSpec `ebpf:"lost_calls"`
-	OffDaddr      *ebpf.VariableSpec `ebpf:"off_daddr"`
-	OffDport      *ebpf.VariableSpec `ebpf:"off_dport"`
-	OffFamily     *ebpf.VariableSpec `ebpf:"off_family"`
-	OffIovOffset  *ebpf.VariableSpec `ebpf:"off_iov_offset"`
-	OffIterCount  *ebpf.VariableSpec `ebpf:"off_iter_count"`
-	OffIterPtr    *ebpf.VariableSpec `ebpf:"off_iter_ptr"`
-	OffIterType   *ebpf.VariableSpec `ebpf:"off_iter_type"`
-	OffMsgIter    *ebpf.VariableSpec `ebpf:"off_msg_iter"`
-	OffNum        *ebpf.VariableSpec `ebpf:"off_num"`
-	OffRcvSaddr   *ebpf.VariableSpec `ebpf:"off_rcv_saddr"`
-	OffV6Daddr    *ebpf.VariableSpec `ebpf:"off_v6_daddr"`
-	OffV6RcvSaddr *ebpf.VariableSpec `ebpf:"off_v6_rcv_saddr"`
-	UseTai        *ebpf.VariableSpec `ebpf:"use_tai"`
-	WatchAllPorts *ebpf.VariableSpec `ebpf:"watch_all_ports"`
-	WatchedPorts  *ebpf.VariableSpec `ebpf:"watched_ports"`
+	ExcludePid     *ebpf.VariableSpec `ebpf:"exclude_pid"`
+	LostCalls      *ebpf.VariableSpec `ebpf:"lost_calls"`
+	OffDaddr       *ebpf.VariableSpec `ebpf:"off_daddr"`
+	OffDport       *ebpf.VariableSpec `ebpf:"off_dport"`
+	OffFamily      *ebpf.VariableSpec `ebpf:"off_family"`
+	OffFdtFd       *ebpf.VariableSpec `ebpf:"off_fdt_fd"`
+	OffFdtMaxFds   *ebpf.VariableSpec `ebpf:"off_fdt_max_fds"`
+	OffFileInode   *ebpf.VariableSpec `ebpf:"off_file_inode"`
+	OffFilePrivate *ebpf.VariableSpec `ebpf:"off_file_private"`
+	OffFilesFdt    *ebpf.VariableSpec `ebpf:"off_files_fdt"`
+	OffInodeMode   *ebpf.VariableSpec `ebpf:"off_inode_mode"`
+	OffNum         *ebpf.VariableSpec `ebpf:"off_num"`
+	OffRcvSaddr    *ebpf.VariableSpec `ebpf:"off_rcv_saddr"`
+	OffSocketSk    *ebpf.VariableSpec `ebpf:"off_socket_sk"`
+	OffSocketType  *ebpf.VariableSpec `ebpf:"off_socket_type"`
+	OffTaskFiles   *ebpf.VariableSpec `ebpf:"off_task_files"`
+	OffV6Daddr     *ebpf.VariableSpec `ebpf:"off_v6_daddr"`
+	OffV6RcvSaddr  *ebpf.VariableSpec `ebpf:"off_v6_rcv_saddr"`
+	UseTai         *ebpf.VariableSpec `ebpf:"use_tai"`
+	WatchAllPorts  *ebpf.VariableSpec `ebpf:"watch_all_ports"`
+	WatchedPorts   *ebpf.VariableSpec `ebpf:"watched_ports"`
 }
 
 // tcpcallsObjects contains all objects after they have been loaded into the kernel.
@@ -185,13 +203,15 @@ func (o *tcpcallsObjects) Close() error {
 //
 // It can be passed to loadTcpcallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpcallsMaps struct {
-	Calls   *ebpf.Map `ebpf:"calls"`
-	Pending *ebpf.Map `ebpf:"pending"`
+	Calls      *ebpf.Map `ebpf:"calls"`
+	LocalPorts *ebpf.Map `ebpf:"local_ports"`
+	Pending    *ebpf.Map `ebpf:"pending"`
 }
 
 func (m *tcpcallsMaps) Close() error {
 	return _TcpcallsClose(
 		m.Calls,
+		m.LocalPorts,
 		m.Pending,
 	)
 }
@@ -200,57 +220,69 @@ func (m *tcpcallsMaps) Close() error {
 //
 // It can be passed to loadTcpcallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpcallsVariables struct {
-	ExcludePid    *ebpf.Variable `ebpf:"exclude_pid"`
-	IterIovec     *ebpf.Variable `ebpf:"iter_iovec"`
-	IterUbuf      *ebpf.Variable `ebpf:"iter_ubuf"`
-	LostCalls     *ebpf.Variable `ebpf:"lost_calls"`
-	OffDaddr      *ebpf.Variable `ebpf:"off_daddr"`
-	OffDport      *ebpf.Variable `ebpf:"off_dport"`
-	OffFamily     *ebpf.Variable `ebpf:"off_family"`
-	OffIovOffset  *ebpf.Variable `ebpf:"off_iov_offset"`
-	OffIterCount  *ebpf.Variable `ebpf:"off_iter_count"`
-	OffIterPtr    *ebpf.Variable `ebpf:"off_iter_ptr"`
-	OffIterType   *ebpf.Variable `ebpf:"off_iter_type"`
-	OffMsgIter    *ebpf.Variable `ebpf:"off_msg_iter"`
-	OffNum        *ebpf.Variable `ebpf:"off_num"`
-	OffRcvSaddr   *ebpf.Variable `ebpf:"off_rcv_saddr"`
-	OffV6Daddr    *ebpf.Variable `ebpf:"off_v6_daddr"`
-	OffV6RcvSaddr *ebpf.Variable `ebpf:"off_v6_rcv_saddr"`
-	UseTai        *ebpf.Variable `ebpf:"use_tai"`
-	WatchAllPorts *ebpf.Variable `ebpf:"watch_all_ports"`
-	WatchedPorts  *ebpf.Variable `ebpf:"watched_ports"`
+	ExcludePid     *ebpf.Variable `ebpf:"exclude_pid"`
+	LostCalls      *ebpf.Variable `ebpf:"lost_calls"`
+	OffDaddr       *ebpf.Variable `ebpf:"off_daddr"`
+	OffDport       *ebpf.Variable `ebpf:"off_dport"`
+	OffFamily      *ebpf.Variable `ebpf:"off_family"`
+	OffFdtFd       *ebpf.Variable `ebpf:"off_fdt_fd"`
+	OffFdtMaxFds   *ebpf.Variable `ebpf:"off_fdt_max_fds"`
+	OffFileInode   *ebpf.Variable `ebpf:"off_file_inode"`
+	OffFilePrivate *ebpf.Variable `ebpf:"off_file_private"`
+	OffFilesFdt    *ebpf.Variable `ebpf:"off_files_fdt"`
+	OffInodeMode   *ebpf.Variable `ebpf:"off_inode_mode"`
+	OffNum         *ebpf.Variable `ebpf:"off_num"`
+	OffRcvSaddr    *ebpf.Variable `ebpf:"off_rcv_saddr"`
+	OffSocketSk    *ebpf.Variable `ebpf:"off_socket_sk"`
+	OffSocketType  *ebpf.Variable `ebpf:"off_socket_type"`
+	OffTaskFiles   *ebpf.Variable `ebpf:"off_task_files"`
+	OffV6Daddr     *ebpf.Variable `ebpf:"off_v6_daddr"`
+	OffV6RcvSaddr  *ebpf.Variable `ebpf:"off_v6_rcv_saddr"`
+	UseTai         *ebpf.Variable `ebpf:"use_tai"`
+	WatchAllPorts  *ebpf.Variable `ebpf:"watch_all_ports"`
+	WatchedPorts   *ebpf.Variable `ebpf:"watched_ports"`
 }
 
 // tcpcallsPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadTcpcallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpcallsPrograms struct {
-	TraceAccept       *ebpf.Program `ebpf:"trace_accept"`
-	TraceClose        *ebpf.Program `ebpf:"trace_close"`
-	TraceConnect4     *ebpf.Program `ebpf:"trace_connect4"`
-	TraceConnect4Exit *ebpf.Program `ebpf:"trace_connect4_exit"`
-	TraceConnect6     *ebpf.Program `ebpf:"trace_connect6"`
-	TraceConnect6Exit *ebpf.Program `ebpf:"trace_connect6_exit"`
-	TraceRead         *ebpf.Program `ebpf:"trace_read"`
-	TraceReadExit     *ebpf.Program `ebpf:"trace_read_exit"`
-	TraceShutdown     *ebpf.Program `ebpf:"trace_shutdown"`
-	TraceWrite        *ebpf.Program `ebpf:"trace_write"`
-	TraceWriteExit    *ebpf.Program `ebpf:"trace_write_exit"`
+	EnterClose    *ebpf.Program `ebpf:"enter_close"`
+	EnterConnect  *ebpf.Program `ebpf:"enter_connect"`
+	EnterRead     *ebpf.Program `ebpf:"enter_read"`
+	EnterReadv    *ebpf.Program `ebpf:"enter_readv"`
+	EnterRecvfrom *ebpf.Program `ebpf:"enter_recvfrom"`
+	EnterRecvmsg  *ebpf.Program `ebpf:"enter_recvmsg"`
+	EnterSendmsg  *ebpf.Program `ebpf:"enter_sendmsg"`
+	EnterSendto   *ebpf.Program `ebpf:"enter_sendto"`
+	EnterShutdown *ebpf.Program `ebpf:"enter_shutdown"`
+	EnterWrite    *ebpf.Program `ebpf:"enter_write"`
+	EnterWritev   *ebpf.Program `ebpf:"enter_writev"`
+	ExitAccept    *ebpf.Program `ebpf:"exit_accept"`
+	ExitAccept4   *ebpf.Program `ebpf:"exit_accept4"`
+	ExitConnect   *ebpf.Program `ebpf:"exit_connect"`
+	SocketRead    *ebpf.Program `ebpf:"socket_read"`
+	SocketWrite   *ebpf.Program `ebpf:"socket_write"`
 }
 
 func (p *tcpcallsPrograms) Close() error {
 	return _TcpcallsClose(
-		p.TraceAccept,
-		p.TraceClose,
-		p.TraceConnect4,
-		p.TraceConnect4Exit,
-		p.TraceConnect6,
-		p.TraceConnect6Exit,
-		p.TraceRead,
-		p.TraceReadExit,
-		p.TraceShutdown,
-		p.TraceWrite,
-		p.TraceWriteExit,
+		p.EnterClose,
+		p.EnterConnect,
+		p.EnterRead,
+		p.EnterReadv,
+		p.EnterRecvfrom,
+		p.EnterRecvmsg,
+		p.EnterSendmsg,
+		p.EnterSendto,
+		p.EnterShutdown,
+		p.EnterWrite,
+		p.EnterWritev,
+		p.ExitAccept,
+		p.ExitAccept4,
+		p.ExitConnect,
+		p.SocketRead,
+		p.SocketWrite,
 	)
 }
 

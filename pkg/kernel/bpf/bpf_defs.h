@@ -13,6 +13,7 @@ typedef unsigned char __u8;
 typedef unsigned short __u16;
 typedef unsigned int __u32;
 typedef unsigned long long __u64;
+typedef short __s16;
 typedef int __s32;
 typedef long long __s64;
 
@@ -37,12 +38,11 @@ static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
 static long (*bpf_get_current_comm)(void *buf, __u32 size_of_buf) = (void *)16;
+static __u64 (*bpf_get_current_task)(void) = (void *)35;
 static long (*bpf_probe_read_user)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)112;
 static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) = (void *)113;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
-static long (*bpf_get_func_arg)(void *ctx, __u32 n, __u64 *value) = (void *)183; /* Linux >= 5.17 */
-static long (*bpf_get_func_ret)(void *ctx, __u64 *value) = (void *)184;        /* Linux >= 5.17 */
 static __u64 (*bpf_ktime_get_tai_ns)(void) = (void *)208; /* Linux >= 6.1 */
 
 #endif

@@ -4,13 +4,27 @@
 /*
  * tcpcalls: the socket calls of every process on the TCP sockets of the
  * ports user space watches (accept, connect, read, write, shutdown, close),
- * as fixed-layout records in a ring buffer. Modelled on BCC's tcpaccept
- * (inet_csk_accept's return), tcpconnect (tcp_v4_connect, tcp_v6_connect)
- * and tcptop (tcp_sendmsg, tcp_recvmsg), with fentry/fexit programs.
+ * as fixed-layout records in a ring buffer. What BCC's tcpaccept,
+ * tcpconnect and tcptop report, from tracepoints only:
  *
- * No vmlinux.h: the loader reads the offsets of the few kernel struct fields
- * the programs need from kernel BTF and sets them as constants below. An
- * offset of 0 means "unknown" where 0 cannot be the real offset.
+ *   read, write      raw tracepoints sock:sock_recv_length and
+ *                    sock:sock_send_length (Linux 6.2), which every
+ *                    socket read and write passes through, with the socket
+ *                    and the bytes moved; the buffer and the start time
+ *                    come from the syscall's sys_enter tracepoint
+ *   accept, connect  syscalls:sys_exit_accept4, sys_exit_accept,
+ *                    sys_enter_connect and sys_exit_connect
+ *   shutdown, close  syscalls:sys_enter_shutdown, sys_enter_close
+ *
+ * fentry/fexit or kprobes on the TCP functions (inet_csk_accept,
+ * tcp_v4_connect, tcp_sendmsg...) would say the same from inside TCP, but
+ * need CONFIG_KPROBES, or a kernel that lets fentry programs load; the
+ * tracepoints need neither (the machine this was written on has neither).
+ *
+ * A syscall names its socket by file descriptor: sock_of_fd walks the
+ * current task's file table to the struct sock. No vmlinux.h: the loader
+ * reads the offsets of the few kernel struct fields used from kernel BTF
+ * and sets them as constants below.
  *
  * Regenerate the Go bindings and objects with `go generate ./pkg/kernel`
  * (needs clang); see ../generate.go.
@@ -22,6 +36,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 #define AF_INET 2
 #define AF_INET6 10
+#define SOCK_STREAM 1
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define MSG_PEEK 2
+#define EINPROGRESS 115
 #define TASK_COMM_LEN 16
 #define PREVIEW_LEN 64
 
@@ -51,12 +70,14 @@ struct call {
 	__u8 preview[PREVIEW_LEN];
 };
 
-/* A call in progress, from its fentry to its fexit, by thread. */
+/* A system call in progress, by thread: from its sys_enter to the socket's tracepoint or its sys_exit. */
 struct pending {
 	__u64 time_ns;
 	__u64 buf; /* the user buffer's first byte, or 0 */
 	__u32 cap; /* how many bytes may be read from buf */
-	__u32 depth; /* connect: tcp_v6_connect calls tcp_v4_connect for a mapped address */
+	__s32 fd;
+	__u8 kind; /* CALL_READ (any read or write) or CALL_CONNECT */
+	__u8 pad[7];
 };
 
 /* Set by the loader before the program is loaded. */
@@ -71,14 +92,17 @@ const volatile __u32 off_rcv_saddr = 0;
 const volatile __u32 off_daddr = 0;
 const volatile __u32 off_v6_rcv_saddr = 0;
 const volatile __u32 off_v6_daddr = 0;
-/* Where a read's or write's user buffer is: struct msghdr and iov_iter. 0 when unknown: no preview. */
-const volatile __u32 off_msg_iter = 0;
-const volatile __u32 off_iter_type = 0xffffffff;
-const volatile __u32 off_iov_offset = 0;
-const volatile __u32 off_iter_ptr = 0; /* ubuf, or __iov */
-const volatile __u32 off_iter_count = 0;
-const volatile __u8 iter_ubuf = 0xff;
-const volatile __u8 iter_iovec = 0xff;
+/* From a task to its sockets: task_struct.files, files_struct.fdt, fdtable.max_fds and .fd,
+ * file.f_inode and .private_data, inode.i_mode, socket.type and .sk. */
+const volatile __u32 off_task_files = 0;
+const volatile __u32 off_files_fdt = 0;
+const volatile __u32 off_fdt_max_fds = 0;
+const volatile __u32 off_fdt_fd = 0;
+const volatile __u32 off_file_inode = 0;
+const volatile __u32 off_file_private = 0;
+const volatile __u32 off_inode_mode = 0;
+const volatile __u32 off_socket_type = 0;
+const volatile __u32 off_socket_sk = 0;
 
 /* Written by user space at any time through the memory-mapped .bss. */
 __u8 watched_ports[65536];
@@ -99,37 +123,75 @@ struct {
 	__type(value, struct pending);
 } pending SEC(".maps");
 
+/*
+ * A socket's local port, by its address, as last reported: once a socket
+ * has handed its connection to a TIME_WAIT socket, the kernel zeroes its
+ * port, and the process's close() comes after that.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u16);
+} local_ports SEC(".maps");
+
+/* A syscall tracepoint's record: the common header, the syscall's number, its arguments or its result. */
+struct sys_enter_args {
+	__u64 common_header;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct sys_exit_args {
+	__u64 common_header;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+struct bpf_raw_tracepoint_args {
+	__u64 args[0];
+};
+
 static __always_inline __u64 now(void)
 {
 	return use_tai ? bpf_ktime_get_tai_ns() : bpf_ktime_get_ns();
 }
 
-static __always_inline __u64 arg(void *ctx, __u32 n)
+static __always_inline __u64 read_ptr(__u64 addr)
 {
 	__u64 v = 0;
 
-	bpf_get_func_arg(ctx, n, &v);
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)addr);
 	return v;
 }
 
-static __always_inline __s64 ret(void *ctx)
+/* local_port is the socket's local port, or the one it had before the kernel zeroed it. */
+static __always_inline __u16 local_port(__u64 sk)
 {
-	__u64 v = 0;
+	__u16 num = 0;
 
-	bpf_get_func_ret(ctx, &v);
-	return (__s64)v;
+	bpf_probe_read_kernel(&num, sizeof(num), (void *)(sk + off_num));
+	if (!num) {
+		__u16 *port = bpf_map_lookup_elem(&local_ports, &sk);
+
+		if (port)
+			num = *port;
+	}
+	return num;
 }
 
 /* watched reports whether the socket at sk has a watched local or remote port. */
 static __always_inline int watched(__u64 sk)
 {
-	__u16 num = 0, dport = 0;
+	__u16 num, dport = 0;
 
 	if (!sk)
 		return 0;
 	if (watch_all_ports)
 		return 1;
-	bpf_probe_read_kernel(&num, sizeof(num), (void *)(sk + off_num));
+	num = local_port(sk);
 	bpf_probe_read_kernel(&dport, sizeof(dport), (void *)(sk + off_dport));
 	dport = __builtin_bswap16(dport);
 	return watched_ports[num] || watched_ports[dport];
@@ -140,7 +202,46 @@ static __always_inline int excluded(void)
 	return exclude_pid && (bpf_get_current_pid_tgid() >> 32) == exclude_pid;
 }
 
-/* emit records a call on sk; with buf, a preview of up to n of its bytes. */
+/* sock_of_fd is the struct sock of the current task's descriptor fd when it is an IPv4 or IPv6 stream socket, else 0. */
+static __always_inline __u64 sock_of_fd(__s64 fd)
+{
+	__u32 max_fds = 0;
+	__u16 mode = 0, family = 0;
+	__s16 type = 0;
+
+	if (fd < 0)
+		return 0;
+	__u64 files = read_ptr(bpf_get_current_task() + off_task_files);
+	if (!files)
+		return 0;
+	__u64 fdt = read_ptr(files + off_files_fdt);
+	if (!fdt)
+		return 0;
+	bpf_probe_read_kernel(&max_fds, sizeof(max_fds), (void *)(fdt + off_fdt_max_fds));
+	if ((__u64)fd >= max_fds)
+		return 0;
+	__u64 file = read_ptr(read_ptr(fdt + off_fdt_fd) + fd * 8);
+	if (!file)
+		return 0;
+	bpf_probe_read_kernel(&mode, sizeof(mode), (void *)(read_ptr(file + off_file_inode) + off_inode_mode));
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	__u64 sock = read_ptr(file + off_file_private);
+	if (!sock)
+		return 0;
+	bpf_probe_read_kernel(&type, sizeof(type), (void *)(sock + off_socket_type));
+	if (type != SOCK_STREAM)
+		return 0;
+	__u64 sk = read_ptr(sock + off_socket_sk);
+	if (!sk)
+		return 0;
+	bpf_probe_read_kernel(&family, sizeof(family), (void *)(sk + off_family));
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return sk;
+}
+
+/* emit records a call on sk; with buf, a preview of up to cap of its bytes. */
 static __always_inline void emit(__u64 sk, __u8 kind, __u64 time_ns, __s32 r, __u8 how, __u64 buf, __u32 cap)
 {
 	struct call *c = bpf_ringbuf_reserve(&calls, sizeof(*c), 0);
@@ -159,9 +260,13 @@ static __always_inline void emit(__u64 sk, __u8 kind, __u64 time_ns, __s32 r, __
 	bpf_get_current_comm(c->comm, sizeof(c->comm));
 	bpf_probe_read_kernel(&family, sizeof(family), (void *)(sk + off_family));
 	c->family = family;
-	bpf_probe_read_kernel(&c->sport, sizeof(c->sport), (void *)(sk + off_num));
+	c->sport = local_port(sk);
 	bpf_probe_read_kernel(&dport, sizeof(dport), (void *)(sk + off_dport));
 	c->dport = __builtin_bswap16(dport);
+	if (kind == CALL_CLOSE)
+		bpf_map_delete_elem(&local_ports, &sk);
+	else if (c->sport)
+		bpf_map_update_elem(&local_ports, &sk, &c->sport, BPF_ANY);
 	__builtin_memset(c->saddr, 0, 16);
 	__builtin_memset(c->daddr, 0, 16);
 	if (family == AF_INET6) {
@@ -172,182 +277,205 @@ static __always_inline void emit(__u64 sk, __u8 kind, __u64 time_ns, __s32 r, __
 		bpf_probe_read_kernel(c->daddr, 4, (void *)(sk + off_daddr));
 	}
 
-	__u32 n = 0;
+	__u64 n = 0;
 	if (buf && r > 0) {
-		n = r;
+		n = (__u32)r;
 		if (n > cap)
 			n = cap;
+		/* Opaque to the compiler, so that the verifier sees the bound checked. */
+		asm volatile("%[n] &= 0x7f" : [n] "+r"(n));
 		if (n > PREVIEW_LEN)
-			n = PREVIEW_LEN;
-		/* Tell the verifier what the branches above already did. */
-		n &= 0x7f;
-		if (n > PREVIEW_LEN)
-			n = PREVIEW_LEN;
-		if (bpf_probe_read_user(c->preview, n, (void *)buf) != 0)
+			n = 0;
+		if (n > 0 && bpf_probe_read_user(c->preview, n, (void *)buf) != 0)
 			n = 0;
 	}
 	c->preview_len = n;
 	bpf_ringbuf_submit(c, 0);
 }
 
-/* user_buffer finds where the bytes of a read or write are in user memory. */
-static __always_inline void user_buffer(__u64 msg, struct pending *p)
+/* remember notes a read or write system call's start and buffer, for its socket's tracepoint. */
+static __always_inline int remember(struct sys_enter_args *args, __u64 buf, __u64 len)
 {
-	__u8 type = 0;
-	__u64 iter, offset = 0, ptr = 0, count = 0;
-
-	p->buf = 0;
-	p->cap = 0;
-	if (!off_msg_iter || off_iter_type == 0xffffffff || !msg)
-		return;
-	iter = msg + off_msg_iter;
-	bpf_probe_read_kernel(&type, sizeof(type), (void *)(iter + off_iter_type));
-	bpf_probe_read_kernel(&offset, sizeof(offset), (void *)(iter + off_iov_offset));
-	bpf_probe_read_kernel(&ptr, sizeof(ptr), (void *)(iter + off_iter_ptr));
-	if (type == iter_ubuf) {
-		bpf_probe_read_kernel(&count, sizeof(count), (void *)(iter + off_iter_count));
-		p->buf = ptr + offset;
-		p->cap = count > PREVIEW_LEN ? PREVIEW_LEN : count;
-		return;
-	}
-	if (type == iter_iovec && ptr) {
-		__u64 iov[2] = {}; /* struct iovec: iov_base, iov_len */
-
-		bpf_probe_read_kernel(iov, sizeof(iov), (void *)ptr);
-		if (iov[1] <= offset)
-			return;
-		p->buf = iov[0] + offset;
-		count = iov[1] - offset;
-		p->cap = count > PREVIEW_LEN ? PREVIEW_LEN : count;
-	}
-}
-
-/* accept(): inet_csk_accept returns the new connection's socket. */
-SEC("fexit/inet_csk_accept")
-int trace_accept(void *ctx)
-{
-	__u64 sk = (__u64)ret(ctx);
-
-	if (!sk || excluded() || !watched(sk))
-		return 0;
-	emit(sk, CALL_ACCEPT, now(), 0, 0, 0, 0);
-	return 0;
-}
-
-/* connect(): stamped at its start, reported at its end, when the socket has its local port. */
-static __always_inline int connect_entry(void)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&pending, &id);
-
-	if (p) {
-		p->depth++;
-		return 0;
-	}
-	struct pending n = {.time_ns = now(), .depth = 1};
-	bpf_map_update_elem(&pending, &id, &n, BPF_ANY);
-	return 0;
-}
-
-static __always_inline int connect_exit(void *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&pending, &id);
-
-	if (!p)
-		return 0;
-	if (p->depth > 1) {
-		p->depth--; /* the inner call of a v4-mapped connect: the outer reports */
-		return 0;
-	}
-	__u64 start = p->time_ns;
-	bpf_map_delete_elem(&pending, &id);
-	__u64 sk = arg(ctx, 0);
-	if (excluded() || !watched(sk))
-		return 0;
-	emit(sk, CALL_CONNECT, start, (__s32)ret(ctx), 0, 0, 0);
-	return 0;
-}
-
-SEC("fentry/tcp_v4_connect")
-int trace_connect4(void *ctx) { return connect_entry(); }
-
-SEC("fexit/tcp_v4_connect")
-int trace_connect4_exit(void *ctx) { return connect_exit(ctx); }
-
-SEC("fentry/tcp_v6_connect")
-int trace_connect6(void *ctx) { return connect_entry(); }
-
-SEC("fexit/tcp_v6_connect")
-int trace_connect6_exit(void *ctx) { return connect_exit(ctx); }
-
-/* A read or write: where its buffer is, at its start. */
-static __always_inline int io_entry(void *ctx)
-{
-	__u64 sk = arg(ctx, 0);
-
-	if (excluded() || !watched(sk))
+	if (excluded())
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
-	struct pending p = {.time_ns = now()};
+	struct pending p = {
+		.time_ns = now(),
+		.buf = buf,
+		.cap = len > PREVIEW_LEN ? PREVIEW_LEN : len,
+		.fd = (__s32)args->args[0],
+		.kind = CALL_READ,
+	};
 
-	user_buffer(arg(ctx, 1), &p);
 	bpf_map_update_elem(&pending, &id, &p, BPF_ANY);
 	return 0;
 }
 
+/* read, write, recvfrom, sendto: (fd, buf, count...) */
+static __always_inline int remember_buffer(struct sys_enter_args *args)
+{
+	return remember(args, args->args[1], args->args[2]);
+}
+
+/* readv, writev: (fd, iov, iovcnt); the preview is of the first buffer. */
+static __always_inline int remember_iovec(struct sys_enter_args *args, __u64 iov_addr)
+{
+	__u64 iov[2] = {}; /* struct iovec: iov_base, iov_len */
+
+	if (iov_addr)
+		bpf_probe_read_user(iov, sizeof(iov), (void *)iov_addr);
+	return remember(args, iov[0], iov[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct sys_enter_args *args) { return remember_buffer(args); }
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct sys_enter_args *args) { return remember_buffer(args); }
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct sys_enter_args *args) { return remember_buffer(args); }
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct sys_enter_args *args) { return remember_buffer(args); }
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct sys_enter_args *args) { return remember_iovec(args, args->args[1]); }
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct sys_enter_args *args) { return remember_iovec(args, args->args[1]); }
+
+/* recvmsg, sendmsg: (fd, struct user_msghdr *msg, flags); msg_iov is at offset 16 of user_msghdr. */
+static __always_inline int remember_msghdr(struct sys_enter_args *args)
+{
+	__u64 iov = 0;
+
+	if (args->args[1])
+		bpf_probe_read_user(&iov, sizeof(iov), (void *)(args->args[1] + 16));
+	return remember_iovec(args, iov);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct sys_enter_args *args) { return remember_msghdr(args); }
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct sys_enter_args *args) { return remember_msghdr(args); }
+
 /*
- * A write is stamped at its start (the segment it makes leaves inside the
- * call), a read at its end (it may have waited for the bytes).
+ * Every read or write of a socket passes the tracepoint, with its socket
+ * and its result. A write is stamped at its system call's start (its
+ * segments leave during the call), a read at its end (it may have waited for
+ * the bytes). The buffer the system call named is this socket's only when
+ * its descriptor is: a thread's last read(2) may have been of a file, and
+ * this a sendfile or an io_uring send.
  */
-static __always_inline int io_exit(void *ctx, __u8 kind)
+static __always_inline int socket_io(struct bpf_raw_tracepoint_args *ctx, __u8 kind)
+{
+	__u64 sk = ctx->args[0];
+	__s32 r = (__s32)ctx->args[1];
+	__s32 flags = (__s32)ctx->args[2];
+
+	if (r < 0 || (kind == CALL_READ && (flags & MSG_PEEK)) || excluded() || !watched(sk))
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 start = now(), buf = 0;
+	__u32 cap = 0;
+	struct pending *p = bpf_map_lookup_elem(&pending, &id);
+
+	if (p && p->kind == CALL_READ) {
+		struct pending copy = *p;
+
+		bpf_map_delete_elem(&pending, &id);
+		if (sock_of_fd(copy.fd) == sk) {
+			buf = copy.buf;
+			cap = copy.cap;
+			if (kind == CALL_WRITE)
+				start = copy.time_ns;
+		}
+	}
+	emit(sk, kind, start, r, 0, buf, cap);
+	return 0;
+}
+
+SEC("raw_tracepoint/sock_send_length")
+int socket_write(struct bpf_raw_tracepoint_args *ctx) { return socket_io(ctx, CALL_WRITE); }
+
+SEC("raw_tracepoint/sock_recv_length")
+int socket_read(struct bpf_raw_tracepoint_args *ctx) { return socket_io(ctx, CALL_READ); }
+
+/* accept(), accept4(): the new connection's descriptor. */
+static __always_inline int accepted(struct sys_exit_args *args)
+{
+	if (args->ret < 0 || excluded())
+		return 0;
+	__u64 sk = sock_of_fd(args->ret);
+
+	if (watched(sk))
+		emit(sk, CALL_ACCEPT, now(), 0, 0, 0, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct sys_exit_args *args) { return accepted(args); }
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct sys_exit_args *args) { return accepted(args); }
+
+/* connect(): stamped at its start (the SYN leaves during it), reported at its end, when the socket has its local port. */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct sys_enter_args *args)
+{
+	if (excluded())
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pending p = {.time_ns = now(), .fd = (__s32)args->args[0], .kind = CALL_CONNECT};
+
+	bpf_map_update_elem(&pending, &id, &p, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct sys_exit_args *args)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending *p = bpf_map_lookup_elem(&pending, &id);
 
-	if (!p)
+	if (!p || p->kind != CALL_CONNECT)
 		return 0;
 	struct pending copy = *p;
 	bpf_map_delete_elem(&pending, &id);
-	__s64 r = ret(ctx);
-	if (r < 0)
-		return 0; /* EAGAIN and the like: nothing moved */
-	emit(arg(ctx, 0), kind, kind == CALL_WRITE ? copy.time_ns : now(), (__s32)r, 0, copy.buf, copy.cap);
+	__u64 sk = sock_of_fd(copy.fd);
+	if (!watched(sk))
+		return 0;
+	__s32 r = (__s32)args->ret;
+	if (r == -EINPROGRESS)
+		r = 0; /* a non-blocking connect: the handshake goes on */
+	emit(sk, CALL_CONNECT, copy.time_ns, r, 0, 0, 0);
 	return 0;
 }
 
-SEC("fentry/tcp_sendmsg")
-int trace_write(void *ctx) { return io_entry(ctx); }
-
-SEC("fexit/tcp_sendmsg")
-int trace_write_exit(void *ctx) { return io_exit(ctx, CALL_WRITE); }
-
-SEC("fentry/tcp_recvmsg")
-int trace_read(void *ctx) { return io_entry(ctx); }
-
-SEC("fexit/tcp_recvmsg")
-int trace_read_exit(void *ctx) { return io_exit(ctx, CALL_READ); }
-
-/* shutdown(): inet_shutdown calls tcp_shutdown with how + 1 (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2). */
-SEC("fentry/tcp_shutdown")
-int trace_shutdown(void *ctx)
+/* shutdown(fd, how): SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2; reported as the kernel's RCV 1, SEND 2, both 3. */
+SEC("tracepoint/syscalls/sys_enter_shutdown")
+int enter_shutdown(struct sys_enter_args *args)
 {
-	__u64 sk = arg(ctx, 0);
-
-	if (excluded() || !watched(sk))
+	if (excluded())
 		return 0;
-	emit(sk, CALL_SHUTDOWN, now(), 0, (__u8)arg(ctx, 1), 0, 0);
+	__u64 sk = sock_of_fd(args->args[0]);
+
+	if (watched(sk))
+		emit(sk, CALL_SHUTDOWN, now(), 0, (__u8)(args->args[1] + 1), 0, 0);
 	return 0;
 }
 
-/* close() of the socket's last file descriptor. */
-SEC("fentry/tcp_close")
-int trace_close(void *ctx)
+/* close(fd): the process lets go of the socket (the connection closes once no other descriptor holds it). */
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct sys_enter_args *args)
 {
-	__u64 sk = arg(ctx, 0);
-
-	if (excluded() || !watched(sk))
+	if (excluded())
 		return 0;
-	emit(sk, CALL_CLOSE, now(), 0, 0, 0, 0);
+	__u64 sk = sock_of_fd(args->args[0]);
+
+	if (watched(sk))
+		emit(sk, CALL_CLOSE, now(), 0, 0, 0, 0);
 	return 0;
 }
