@@ -61,6 +61,8 @@ type jsonEvent struct {
 	Old       string    `json:"old"`
 	New       string    `json:"new"`
 	Checkable *bool     `json:"checkable"`
+	PID       uint32    `json:"pid"`
+	Comm      string    `json:"comm"`
 }
 
 func parseJSONLines(t *testing.T, out string) []jsonEvent {
