@@ -34,14 +34,17 @@ type kernelLane struct {
 }
 
 // openKernelLane loads the BPF program for the ports (all ports when none
-// are given). Call it as root; it keeps working after root is dropped.
-func openKernelLane(ports []uint16) (*kernelLane, error) {
+// are given), and with process the process lane's. Call it as root; it
+// keeps working after root is dropped.
+func openKernelLane(ports []uint16, process bool) (*kernelLane, error) {
 	tracer, err := kernel.Open(kernel.Options{Ports: ports, AllPorts: len(ports) == 0})
 	if err != nil {
 		return nil, err
 	}
 	k := &kernelLane{tracer: tracer}
-	k.openProcessLane(ports)
+	if process {
+		k.openProcessLane(ports)
+	}
 	// Loading parsed the kernel's BTF (a 6 MB mapping and the types read
 	// from it) for one offset: give that memory back now, once, rather
 	// than carry it through the session (serve idles at 35 MiB instead of

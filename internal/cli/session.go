@@ -73,7 +73,7 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 		// The BPF program is loaded as root; its ring buffer stays
 		// readable after the drop. Where it can't load, one line says why
 		// and the other lanes go on.
-		lane, err := openKernelLane(spec.kernelPorts)
+		lane, err := openKernelLane(spec.kernelPorts, !out.noProcess)
 		if err != nil {
 			s.kernelOff = err.Error()
 			fmt.Fprintf(env.Stderr, "kernel lane off (%v): the wire and the programs' lanes go on\n", err)

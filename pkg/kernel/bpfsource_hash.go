@@ -6,6 +6,6 @@ package kernel
 // when the committed objects were generated from it.
 var bpfSourceHashes = map[string]string{
 	"bpf/tcpstates.c": "30e67d964348dabeb48976039edaf32f8c227ec99301f75b9b400c2181554787",
-	"bpf/tcpcalls.c":  "6eea4432ccc2ae8c00234ba8aaf3be1ab4ee47cb730a5738d1e24de473c565d0",
-	"bpf/bpf_defs.h":  "a5e3372a7c1223089a119b087530362d1630484fda540f9c6a4c026fc3e90d0f",
+	"bpf/tcpcalls.c":  "3c26c57ed590bbd59521486c8bea7249912e5723c7dc74aa6806afaaf974fbd9",
+	"bpf/bpf_defs.h":  "27072d79be3fb49afa0b6afe3573a119fb41a0e99a6147cc1c7498d6a6d604b7",
 }

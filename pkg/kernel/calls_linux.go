@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -104,6 +105,11 @@ func OpenCalls(opts Options) (*Calls, error) {
 	}
 	if opts.ringBufferSize != 0 {
 		spec.Maps[tcpcallsMapCalls].MaxEntries = opts.ringBufferSize
+	}
+	// Wake the reader when a sixteenth of the ring is used, long before
+	// it is full; otherwise Run polls.
+	if err := spec.Variables[tcpcallsVarWakeupBytes].Set(uint64(spec.Maps[tcpcallsMapCalls].MaxEntries / 16)); err != nil {
+		return nil, fmt.Errorf("process socket calls: setting wakeup_bytes: %w", err)
 	}
 
 	c := &Calls{}
@@ -296,6 +302,11 @@ func (c *Calls) readLost() uint64 {
 	}
 }
 
+// callsPoll is how often Run looks for calls the kernel recorded without
+// waking it (bpf/tcpcalls.c wakes it only once many wait): a call reaches
+// the timeline at most this late, well within its reorder window.
+const callsPoll = 4 * time.Millisecond
+
 // Run calls handle with each call, in the order the kernel recorded them,
 // until ctx is done (it returns nil) or Calls is closed (it returns
 // ErrClosed). One Run at a time. Calls recorded on different CPUs may be a
@@ -335,9 +346,12 @@ func (c *Calls) Run(ctx context.Context, handle func(Call)) error {
 
 	var record ringbuf.Record
 	for {
+		c.reader.SetDeadline(time.Now().Add(callsPoll))
 		err := c.reader.ReadInto(&record)
 		switch {
 		case err == nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue
 		case errors.Is(err, ringbuf.ErrFlushed):
 			if ctx.Err() != nil {
 				return nil

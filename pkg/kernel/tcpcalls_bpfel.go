@@ -83,6 +83,7 @@ const (
 	tcpcallsVarOffV6Daddr     = "off_v6_daddr"
 	tcpcallsVarOffV6RcvSaddr  = "off_v6_rcv_saddr"
 	tcpcallsVarUseTai         = "use_tai"
+	tcpcallsVarWakeupBytes    = "wakeup_bytes"
 	tcpcallsVarWatchAllPorts  = "watch_all_ports"
 	tcpcallsVarWatchedPorts   = "watched_ports"
 )
@@ -179,6 +180,7 @@ type tcpcallsVariableSpecs struct {
 	OffV6Daddr     *ebpf.VariableSpec `ebpf:"off_v6_daddr"`
 	OffV6RcvSaddr  *ebpf.VariableSpec `ebpf:"off_v6_rcv_saddr"`
 	UseTai         *ebpf.VariableSpec `ebpf:"use_tai"`
+	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 	WatchAllPorts  *ebpf.VariableSpec `ebpf:"watch_all_ports"`
 	WatchedPorts   *ebpf.VariableSpec `ebpf:"watched_ports"`
 }
@@ -239,6 +241,7 @@ type tcpcallsVariables struct {
 	OffV6Daddr     *ebpf.Variable `ebpf:"off_v6_daddr"`
 	OffV6RcvSaddr  *ebpf.Variable `ebpf:"off_v6_rcv_saddr"`
 	UseTai         *ebpf.Variable `ebpf:"use_tai"`
+	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 	WatchAllPorts  *ebpf.Variable `ebpf:"watch_all_ports"`
 	WatchedPorts   *ebpf.Variable `ebpf:"watched_ports"`
 }

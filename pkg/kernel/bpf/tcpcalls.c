@@ -84,6 +84,13 @@ struct pending {
 const volatile __u8 use_tai = 0;
 const volatile __u8 watch_all_ports = 0;
 const volatile __u32 exclude_pid = 0;
+/*
+ * The reader is woken only once this many bytes wait in the ring; until
+ * then it finds them when it next polls (every few milliseconds, see
+ * Calls.Run). A busy program makes a call every few microseconds: a wakeup
+ * for each cost the playground more than the rest of its work on them.
+ */
+const volatile __u64 wakeup_bytes = 0;
 /* Offsets in struct sock (struct sock_common is its first member). */
 const volatile __u32 off_family = 0;
 const volatile __u32 off_num = 0;
@@ -290,7 +297,7 @@ static __always_inline void emit(__u64 sk, __u8 kind, __u64 time_ns, __s32 r, __
 			n = 0;
 	}
 	c->preview_len = n;
-	bpf_ringbuf_submit(c, 0);
+	bpf_ringbuf_submit(c, bpf_ringbuf_query(&calls, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 /* remember notes a read or write system call's start and buffer, for its socket's tracepoint. */
