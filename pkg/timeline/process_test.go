@@ -86,3 +86,34 @@ func TestProcessEventLogLine(t *testing.T) {
 		t.Errorf("python's end of stream: %q", lines[1])
 	}
 }
+
+// TestAppendProgramJSON holds the hand-written encoder to encoding/json's
+// bytes, for every field set and unset and strings with every byte.
+func TestAppendProgramJSON(t *testing.T) {
+	var all []byte
+	for c := range 256 {
+		all = append(all, byte(c))
+	}
+	strs := []string{"", "plain", string(all), "\u2028\u2029 <&> é 🙂", "\xff\xfe bad utf-8 \xc3", `"quoted" \back\`}
+	n64, n32 := int64(-42), uint32(7)
+	for i := range 64 {
+		s := func(k int) string { return strs[(i+k)%len(strs)] }
+		j := JSONProgramEvent{Time: s(0), Source: s(1), Kind: s(2), Side: s(3), Local: s(4), Remote: s(5),
+			RemoteNode: s(6), Family: s(7), Len: i * 1000, Preview: s(8), Detail: s(9), Error: s(10),
+			Late: i%2 == 0, Note: s(11), Old: s(12), New: s(13), PID: uint32(i % 3), Comm: s(14), How: s(15)}
+		if i%3 == 0 {
+			j.Stream, j.Conn, j.TimeLeftMS = &n64, uint64(i), &n64
+			j.AcceptQueue, j.Backlog, j.RecvQueue, j.SendQueue, j.Window = &n32, &n32, &n32, &n32, &n32
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(j); err != nil {
+			t.Fatal(err)
+		}
+		got := string(appendProgramJSON(nil, &j)) + "\n"
+		if got != want.String() {
+			t.Fatalf("event %d:\n got  %s\n want %s", i, got, want.String())
+		}
+	}
+}
