@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tcp-playground/playground/pkg/capture"
 )
@@ -114,6 +115,43 @@ func TestAppendProgramJSON(t *testing.T) {
 		got := string(appendProgramJSON(nil, &j)) + "\n"
 		if got != want.String() {
 			t.Fatalf("event %d:\n got  %s\n want %s", i, got, want.String())
+		}
+	}
+}
+
+// TestProcessEventsFit: on an 80-column terminal, the log and ladder
+// views keep a process's calls within the width, its name included.
+func TestProcessEventsFit(t *testing.T) {
+	wire := wireEvents(t, "nc-hello-loop.pcap")
+	syn := wire[0].Segment
+	l := NewLinker()
+	events := []Event{wire[0]}
+	for _, p := range []ProcessEvent{
+		{Kind: ProcessAccept, Comm: "node", PID: 4194304, Local: syn.Dst, Remote: syn.Src},
+		{Kind: ProcessRead, Comm: "node", PID: 4194304, Local: syn.Dst, Remote: syn.Src, Len: 70000, Preview: bytes.Repeat([]byte("GET / HTTP/1.1\r\n"), 4)},
+		{Kind: ProcessWrite, Comm: "a-long-comm-name", PID: 4194304, Local: syn.Src, Remote: syn.Dst, Len: 17, Preview: []byte("Hello from server")},
+		{Kind: ProcessShutdown, Comm: "python3", PID: 12, Local: syn.Src, Remote: syn.Dst, How: "SHUT_WR"},
+		{Kind: ProcessClose, Comm: "node", PID: 4194304, Local: syn.Dst, Remote: syn.Src},
+	} {
+		p.Time = syn.Time.Add(time.Millisecond)
+		events = append(events, ProcessEventOf(p))
+	}
+	for i := range events {
+		l.Link(&events[i])
+	}
+	var logOut bytes.Buffer
+	v := NewLogView(&logOut, NewStyles(false), syn.Time)
+	v.SetWidth(80)
+	renderAll(t, v, events)
+	ladder := renderLadder(t, NewStyles(false), 80, events)
+	for name, out := range map[string]string{"log": logOut.String(), "ladder": ladder} {
+		for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+			if n := utf8.RuneCountInString(line); n > 80 {
+				t.Errorf("%s view: %d cells: %q", name, n, line)
+			}
+		}
+		if !strings.Contains(out, "node[4194304]") {
+			t.Errorf("%s view does not name the process:\n%s", name, out)
 		}
 	}
 }
