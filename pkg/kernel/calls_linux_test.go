@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -246,5 +247,27 @@ func TestCallsOtherPortsIgnored(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if calls := rec.snapshot(); len(calls) > 0 {
 		t.Errorf("calls on an unwatched port reported:\n%s", describeCalls(calls))
+	}
+}
+
+// TestCallsRefusedConnect: a blocking connect to a port where nothing
+// listens fails with ECONNREFUSED, and the kernel has then zeroed the
+// socket's ports: the call and the close after it are still reported,
+// with the address asked for.
+func TestCallsRefusedConnect(t *testing.T) {
+	_, rec := openCalls(t, Options{Ports: []uint16{4904}})
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = syscall.Connect(fd, &syscall.SockaddrInet4{Port: 4904, Addr: [4]byte{127, 0, 0, 1}})
+	syscall.Close(fd)
+	if err != syscall.ECONNREFUSED {
+		t.Fatalf("connect: %v, want ECONNREFUSED", err)
+	}
+	calls := rec.waitFor(t, "the close", func(cs []Call) bool { return len(cs) > 0 && cs[len(cs)-1].Kind == CallClose })
+	want := netip.MustParseAddrPort("127.0.0.1:4904")
+	if len(calls) != 2 || calls[0].Kind != CallConnect || calls[0].Err != syscall.ECONNREFUSED || calls[0].Remote != want || calls[1].Remote.Port() != 4904 {
+		t.Errorf("want a refused connect to %s, then its close; recorded:\n%s", want, describeCalls(calls))
 	}
 }

@@ -39,6 +39,13 @@ type tcpcallsPending struct {
 	Fd     int32
 	Kind   uint8
 	Pad    [7]uint8
+	Addr   [24]uint8
+}
+
+type tcpcallsPorts struct {
+	_      structs.HostLayout
+	Local  uint16
+	Remote uint16
 }
 
 // Names of all BPF objects in the ELF.
@@ -46,7 +53,7 @@ type tcpcallsPending struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	tcpcallsMapCalls          = "calls"
-	tcpcallsMapLocalPorts     = "local_ports"
+	tcpcallsMapKnownPorts     = "known_ports"
 	tcpcallsMapPending        = "pending"
 	tcpcallsProgEnterClose    = "enter_close"
 	tcpcallsProgEnterConnect  = "enter_connect"
@@ -153,7 +160,7 @@ type tcpcallsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpcallsMapSpecs struct {
 	Calls      *ebpf.MapSpec `ebpf:"calls"`
-	LocalPorts *ebpf.MapSpec `ebpf:"local_ports"`
+	KnownPorts *ebpf.MapSpec `ebpf:"known_ports"`
 	Pending    *ebpf.MapSpec `ebpf:"pending"`
 }
 
@@ -206,14 +213,14 @@ func (o *tcpcallsObjects) Close() error {
 // It can be passed to loadTcpcallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpcallsMaps struct {
 	Calls      *ebpf.Map `ebpf:"calls"`
-	LocalPorts *ebpf.Map `ebpf:"local_ports"`
+	KnownPorts *ebpf.Map `ebpf:"known_ports"`
 	Pending    *ebpf.Map `ebpf:"pending"`
 }
 
 func (m *tcpcallsMaps) Close() error {
 	return _TcpcallsClose(
 		m.Calls,
-		m.LocalPorts,
+		m.KnownPorts,
 		m.Pending,
 	)
 }

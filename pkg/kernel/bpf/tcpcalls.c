@@ -43,6 +43,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define EINPROGRESS 115
 #define TASK_COMM_LEN 16
 #define PREVIEW_LEN 64
+#define SOCKADDR_LEN 24 /* family, port, and an IPv4 (offset 4) or IPv6 (offset 8) address */
 
 /* call.kind */
 #define CALL_ACCEPT 1
@@ -78,6 +79,7 @@ struct pending {
 	__s32 fd;
 	__u8 kind; /* CALL_READ (any read or write) or CALL_CONNECT */
 	__u8 pad[7];
+	__u8 addr[SOCKADDR_LEN]; /* connect: the start of the struct sockaddr asked for */
 };
 
 /* Set by the loader before the program is loaded. */
@@ -130,17 +132,24 @@ struct {
 	__type(value, struct pending);
 } pending SEC(".maps");
 
+/* A socket's ports, host order. */
+struct ports {
+	__u16 local;
+	__u16 remote;
+};
+
 /*
- * A socket's local port, by its address, as last reported: once a socket
- * has handed its connection to a TIME_WAIT socket, the kernel zeroes its
- * port, and the process's close() comes after that.
+ * A socket's ports, by its address, as last reported: the kernel zeroes
+ * them when the connection has gone on without the socket (its local port
+ * once a TIME_WAIT socket took over, both when a connect failed), and the
+ * process's close() comes after that.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, __u16);
-} local_ports SEC(".maps");
+	__type(value, struct ports);
+} known_ports SEC(".maps");
 
 /* A syscall tracepoint's record: the common header, the syscall's number, its arguments or its result. */
 struct sys_enter_args {
@@ -174,34 +183,37 @@ static __always_inline __u64 read_ptr(__u64 addr)
 	return v;
 }
 
-/* local_port is the socket's local port, or the one it had before the kernel zeroed it. */
-static __always_inline __u16 local_port(__u64 sk)
+/* sock_ports is the socket's ports, or those it had before the kernel zeroed them. */
+static __always_inline struct ports sock_ports(__u64 sk)
 {
-	__u16 num = 0;
+	struct ports p = {};
+	__u16 dport = 0;
 
-	bpf_probe_read_kernel(&num, sizeof(num), (void *)(sk + off_num));
-	if (!num) {
-		__u16 *port = bpf_map_lookup_elem(&local_ports, &sk);
+	bpf_probe_read_kernel(&p.local, sizeof(p.local), (void *)(sk + off_num));
+	bpf_probe_read_kernel(&dport, sizeof(dport), (void *)(sk + off_dport));
+	p.remote = __builtin_bswap16(dport);
+	if (!p.local || !p.remote) {
+		struct ports *k = bpf_map_lookup_elem(&known_ports, &sk);
 
-		if (port)
-			num = *port;
+		if (k) {
+			if (!p.local)
+				p.local = k->local;
+			if (!p.remote)
+				p.remote = k->remote;
+		}
 	}
-	return num;
+	return p;
 }
 
 /* watched reports whether the socket at sk has a watched local or remote port. */
 static __always_inline int watched(__u64 sk)
 {
-	__u16 num, dport = 0;
-
 	if (!sk)
 		return 0;
 	if (watch_all_ports)
 		return 1;
-	num = local_port(sk);
-	bpf_probe_read_kernel(&dport, sizeof(dport), (void *)(sk + off_dport));
-	dport = __builtin_bswap16(dport);
-	return watched_ports[num] || watched_ports[dport];
+	struct ports p = sock_ports(sk);
+	return watched_ports[p.local] || watched_ports[p.remote];
 }
 
 static __always_inline int excluded(void)
@@ -248,15 +260,19 @@ static __always_inline __u64 sock_of_fd(__s64 fd)
 	return sk;
 }
 
-/* emit records a call on sk; with buf, a preview of up to cap of its bytes. */
-static __always_inline void emit(__u64 sk, __u8 kind, __u64 time_ns, __s32 r, __u8 how, __u64 buf, __u32 cap)
+/*
+ * emit records a call on sk; with buf, a preview of up to cap of its bytes;
+ * with addr (a connect's struct sockaddr), the remote address where the
+ * socket no longer has it.
+ */
+static __always_inline void emit(__u64 sk, __u8 kind, __u64 time_ns, __s32 r, __u8 how, __u64 buf, __u32 cap, __u8 *addr)
 {
 	struct call *c = bpf_ringbuf_reserve(&calls, sizeof(*c), 0);
 	if (!c) {
 		__sync_fetch_and_add(&lost_calls, 1);
 		return;
 	}
-	__u16 family = 0, dport = 0;
+	__u16 family = 0;
 
 	c->time_ns = time_ns;
 	c->kind = kind;
@@ -267,13 +283,9 @@ static __always_inline void emit(__u64 sk, __u8 kind, __u64 time_ns, __s32 r, __
 	bpf_get_current_comm(c->comm, sizeof(c->comm));
 	bpf_probe_read_kernel(&family, sizeof(family), (void *)(sk + off_family));
 	c->family = family;
-	c->sport = local_port(sk);
-	bpf_probe_read_kernel(&dport, sizeof(dport), (void *)(sk + off_dport));
-	c->dport = __builtin_bswap16(dport);
-	if (kind == CALL_CLOSE)
-		bpf_map_delete_elem(&local_ports, &sk);
-	else if (c->sport)
-		bpf_map_update_elem(&local_ports, &sk, &c->sport, BPF_ANY);
+	struct ports p = sock_ports(sk);
+	c->sport = p.local;
+	c->dport = p.remote;
 	__builtin_memset(c->saddr, 0, 16);
 	__builtin_memset(c->daddr, 0, 16);
 	if (family == AF_INET6) {
@@ -283,6 +295,20 @@ static __always_inline void emit(__u64 sk, __u8 kind, __u64 time_ns, __s32 r, __
 		bpf_probe_read_kernel(c->saddr, 4, (void *)(sk + off_rcv_saddr));
 		bpf_probe_read_kernel(c->daddr, 4, (void *)(sk + off_daddr));
 	}
+	if (addr && !c->dport) {
+		__u16 af = *(__u16 *)addr;
+
+		c->dport = __builtin_bswap16(*(__u16 *)(addr + 2));
+		if (af == AF_INET6)
+			__builtin_memcpy(c->daddr, addr + 8, 16);
+		else if (af == AF_INET)
+			__builtin_memcpy(c->daddr, addr + 4, 4);
+		p.remote = c->dport;
+	}
+	if (kind == CALL_CLOSE)
+		bpf_map_delete_elem(&known_ports, &sk);
+	else if (p.local || p.remote)
+		bpf_map_update_elem(&known_ports, &sk, &p, BPF_ANY);
 
 	__u64 n = 0;
 	if (buf && r > 0) {
@@ -400,7 +426,7 @@ static __always_inline int socket_io(struct bpf_raw_tracepoint_args *ctx, __u8 k
 				start = copy.time_ns;
 		}
 	}
-	emit(sk, kind, start, r, 0, buf, cap);
+	emit(sk, kind, start, r, 0, buf, cap, 0);
 	return 0;
 }
 
@@ -418,7 +444,7 @@ static __always_inline int accepted(struct sys_exit_args *args)
 	__u64 sk = sock_of_fd(args->ret);
 
 	if (watched(sk))
-		emit(sk, CALL_ACCEPT, now(), 0, 0, 0, 0);
+		emit(sk, CALL_ACCEPT, now(), 0, 0, 0, 0, 0);
 	return 0;
 }
 
@@ -437,6 +463,8 @@ int enter_connect(struct sys_enter_args *args)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pending p = {.time_ns = now(), .fd = (__s32)args->args[0], .kind = CALL_CONNECT};
 
+	if (args->args[1])
+		bpf_probe_read_user(p.addr, sizeof(p.addr), (void *)args->args[1]);
 	bpf_map_update_elem(&pending, &id, &p, BPF_ANY);
 	return 0;
 }
@@ -452,12 +480,14 @@ int exit_connect(struct sys_exit_args *args)
 	struct pending copy = *p;
 	bpf_map_delete_elem(&pending, &id);
 	__u64 sk = sock_of_fd(copy.fd);
-	if (!watched(sk))
+	/* A failed connect leaves the socket without its ports: the address asked for has them. */
+	__u16 port = __builtin_bswap16(*(__u16 *)(copy.addr + 2));
+	if (!sk || !(watched(sk) || (port && (watch_all_ports || watched_ports[port]))))
 		return 0;
 	__s32 r = (__s32)args->ret;
 	if (r == -EINPROGRESS)
 		r = 0; /* a non-blocking connect: the handshake goes on */
-	emit(sk, CALL_CONNECT, copy.time_ns, r, 0, 0, 0);
+	emit(sk, CALL_CONNECT, copy.time_ns, r, 0, 0, 0, copy.addr);
 	return 0;
 }
 
@@ -470,7 +500,7 @@ int enter_shutdown(struct sys_enter_args *args)
 	__u64 sk = sock_of_fd(args->args[0]);
 
 	if (watched(sk))
-		emit(sk, CALL_SHUTDOWN, now(), 0, (__u8)(args->args[1] + 1), 0, 0);
+		emit(sk, CALL_SHUTDOWN, now(), 0, (__u8)(args->args[1] + 1), 0, 0, 0);
 	return 0;
 }
 
@@ -483,6 +513,6 @@ int enter_close(struct sys_enter_args *args)
 	__u64 sk = sock_of_fd(args->args[0]);
 
 	if (watched(sk))
-		emit(sk, CALL_CLOSE, now(), 0, 0, 0, 0);
+		emit(sk, CALL_CLOSE, now(), 0, 0, 0, 0, 0);
 	return 0;
 }
