@@ -135,9 +135,12 @@ func OpenCalls(opts Options) (*Calls, error) {
 		for _, h := range callHooks {
 			var l link.Link
 			var err error
-			if h.group == "" {
+			switch {
+			case h.name == opts.missingTracepoint:
+				err = fmt.Errorf("no tracepoint %s: %w", h.name, os.ErrNotExist)
+			case h.group == "":
 				l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.name, Program: h.program(&c.objs.tcpcallsPrograms)})
-			} else {
+			default:
 				l, err = link.Tracepoint(h.group, h.name, h.program(&c.objs.tcpcallsPrograms), nil)
 			}
 			if err != nil {

@@ -271,3 +271,31 @@ func TestCallsRefusedConnect(t *testing.T) {
 		t.Errorf("want a refused connect to %s, then its close; recorded:\n%s", want, describeCalls(calls))
 	}
 }
+
+// TestCallsMissingTracepoint: without one tracepoint, Missing says which
+// calls are not shown, in one error, and the others still are.
+func TestCallsMissingTracepoint(t *testing.T) {
+	c, rec := openCalls(t, Options{Ports: []uint16{4905}, missingTracepoint: "sys_enter_close"})
+	err := c.Missing()
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "close()") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Missing: %v, want one line wrapping ErrUnsupported that names close()", err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:4905")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	conn, err := net.Dial("tcp4", "127.0.0.1:4905")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Write([]byte("x"))
+	conn.Close()
+	calls := rec.waitFor(t, "the connect and the write", func(cs []Call) bool { return len(cs) >= 2 })
+	time.Sleep(100 * time.Millisecond)
+	for _, c := range rec.snapshot() {
+		if c.Kind == CallClose {
+			t.Errorf("a close was reported without its tracepoint:\n%s", describeCalls(calls))
+		}
+	}
+}

@@ -40,6 +40,9 @@ type Options struct {
 	// ringBufferSize replaces the ring buffer's size (a power of 2, at
 	// least a page), to test what happens when it is full.
 	ringBufferSize uint32
+	// missingTracepoint makes OpenCalls act as if the kernel had no
+	// tracepoint of this name, to test what it then reports.
+	missingTracepoint string
 }
 
 // StateChange is one change of a TCP socket's state, as the tracepoint
