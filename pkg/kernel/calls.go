@@ -61,6 +61,12 @@ func (h ShutdownHow) String() string {
 	return ""
 }
 
+// unsupported is an error that wraps ErrUnsupported without its words.
+type unsupported string
+
+func (u unsupported) Error() string { return string(u) }
+func (u unsupported) Unwrap() error { return ErrUnsupported }
+
 // PreviewMax is the most bytes of a read or write a Call's Preview holds.
 const PreviewMax = 64
 

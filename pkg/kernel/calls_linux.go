@@ -161,7 +161,7 @@ func OpenCalls(opts Options) (*Calls, error) {
 		return fail(classifyCalls(attachErr, "attaching to the tracepoints", "syscall tracepoints"))
 	}
 	if len(missing) > 0 {
-		c.missing = fmt.Errorf("%w: not shown: %s (%v)", ErrUnsupported, strings.Join(missing, ", "), attachErr)
+		c.missing = unsupported(fmt.Sprintf("these calls are not shown here: %s (%v)", strings.Join(missing, ", "), attachErr))
 	}
 	if c.reader, err = ringbuf.NewReader(c.objs.Calls); err != nil {
 		return fail(classifyCalls(err, "opening the BPF ring buffer", "BPF ring buffers (Linux 5.8 or later)"))
