@@ -106,6 +106,22 @@ func (k *kernelLane) openProcessLane(ports []uint16) {
 	}
 }
 
+// processUnavailable says why the session can't see processes' socket
+// calls ("" when it can).
+func (s *liveSession) processUnavailable() string {
+	switch {
+	case s.kernel == nil && s.kernelOff == "":
+		return "the process lane is off (--no-kernel)"
+	case s.kernel == nil:
+		return s.kernelOff
+	case s.kernel.calls == nil && s.kernel.processOff == "":
+		return "the process lane is off (--no-process)"
+	case s.kernel.calls == nil:
+		return s.kernel.processOff
+	}
+	return ""
+}
+
 // callEvent turns a process's socket call into a timeline event.
 func callEvent(c kernel.Call) timeline.Event {
 	p := timeline.ProcessEvent{Time: c.Time, PID: c.PID, Comm: c.Comm,

@@ -152,6 +152,9 @@ func (s *liveSession) Failed() <-chan struct{} { return s.live.Failed() }
 // Unavailable says why events of a source can't be seen in this session
 // ("" when they can): the kernel lane may be off.
 func (s *liveSession) Unavailable(src timeline.Source) string {
+	if src == timeline.SourceProcess {
+		return s.processUnavailable()
+	}
 	if src == timeline.SourceKernel && s.kernel == nil {
 		if s.kernelOff == "" {
 			return "the kernel lane is off (--no-kernel)"

@@ -63,6 +63,7 @@ var actionDefs = []actionDef{
 	{"server-abort", argNone, "the server aborts its latest connection (RST)", (*runner).actServerAbort},
 	{"wait-outside", argNone, "wait for the learner's own client (nc, curl, node); s or --auto: the playground plays it", (*runner).actWaitOutside},
 	{"try-it-yourself", argNone, "keep everything running while the learner tries things; skipped with --auto", (*runner).actTryItYourself},
+	{"notes-server", argNone, "replace the lesson's server with the notes' own server.js, run by node as the learner; the client then connects, writes a line, reads the reply and closes (without node: the step's checks read not checkable)", (*runner).actNotesServer},
 }
 
 // frontMatterDef declares a front matter key: `KEY: VALUE`.
@@ -127,6 +128,7 @@ var sourceDefs = []struct {
 	{timeline.SourceServer, "the lesson's server code", kindNames(server.Listening, server.Error, "")},
 	{timeline.SourceClient, "the lesson's client code", kindNames(client.Dialing, client.Error, "")},
 	{timeline.SourceKernel, "the kernel's sockets: a state change, or a change of the queues", kindNames(timeline.KernelState, timeline.KernelQueue, "")},
+	{timeline.SourceProcess, "a socket call of a program the playground did not write (node, nc...), seen by the kernel", kindNames(timeline.ProcessAccept, timeline.ProcessClose, "")},
 }
 
 // kindNames lists the String of every kind from first to last, plus extra.
@@ -232,6 +234,9 @@ var condDefs = []condDef{
 	}},
 	{"window", argNumber, nil, "the receive window a connection advertises, in bytes", kernelOnly, func(c *Cond, e *timeline.Event) bool {
 		return e.Kernel.Kind == timeline.KernelQueue && e.Kernel.HasWindow && uint64(e.Kernel.Window) == c.num
+	}},
+	{"comm", argWord, nil, "the program's command name (node, nc...)", []timeline.Source{timeline.SourceProcess}, func(c *Cond, e *timeline.Event) bool {
+		return e.Process.Comm == c.text
 	}},
 	{"min", argNumber, nil, "at least N such events (default 1)", nil, func(*Cond, *timeline.Event) bool {
 		return true // a count, not a property of one event
