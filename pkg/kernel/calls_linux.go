@@ -223,6 +223,14 @@ func callOffsets(spec *btf.Spec) (map[string]any, error) {
 	if err := spec.TypeByName("sock", &sock); err != nil || len(sock.Members) == 0 || sock.Members[0].Offset != 0 {
 		return nil, errors.New("struct sock does not start with struct sock_common")
 	}
+	// sk_protocol tells TCP from UDP on the sock tracepoints; a bit field
+	// before Linux 5.6, where the programs do without it.
+	c[tcpcallsVarOffProtocol] = uint32(0)
+	if off, typ, ok := memberOffset(sock, "sk_protocol"); ok {
+		if size, err := btf.Sizeof(typ); err == nil && size == 2 {
+			c[tcpcallsVarOffProtocol] = off
+		}
+	}
 	return c, nil
 }
 

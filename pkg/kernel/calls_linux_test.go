@@ -299,3 +299,26 @@ func TestCallsMissingTracepoint(t *testing.T) {
 		}
 	}
 }
+
+// TestCallsOnlyTCP: a UDP socket on a watched port, and every socket with
+// AllPorts, pass the same tracepoints as TCP's reads and writes; none is
+// reported.
+func TestCallsOnlyTCP(t *testing.T) {
+	_, rec := openCalls(t, Options{Ports: []uint16{4906}})
+	a, err := net.ListenPacket("udp4", "127.0.0.1:4906")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := net.Dial("udp4", "127.0.0.1:4906")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.Write([]byte("udp"))
+	a.ReadFrom(make([]byte, 10))
+	time.Sleep(100 * time.Millisecond)
+	if calls := rec.snapshot(); len(calls) > 0 {
+		t.Errorf("UDP calls reported:\n%s", describeCalls(calls))
+	}
+}

@@ -83,6 +83,7 @@ const (
 	tcpcallsVarOffFilesFdt    = "off_files_fdt"
 	tcpcallsVarOffInodeMode   = "off_inode_mode"
 	tcpcallsVarOffNum         = "off_num"
+	tcpcallsVarOffProtocol    = "off_protocol"
 	tcpcallsVarOffRcvSaddr    = "off_rcv_saddr"
 	tcpcallsVarOffSocketSk    = "off_socket_sk"
 	tcpcallsVarOffSocketType  = "off_socket_type"
@@ -180,6 +181,7 @@ type tcpcallsVariableSpecs struct {
 	OffFilesFdt    *ebpf.VariableSpec `ebpf:"off_files_fdt"`
 	OffInodeMode   *ebpf.VariableSpec `ebpf:"off_inode_mode"`
 	OffNum         *ebpf.VariableSpec `ebpf:"off_num"`
+	OffProtocol    *ebpf.VariableSpec `ebpf:"off_protocol"`
 	OffRcvSaddr    *ebpf.VariableSpec `ebpf:"off_rcv_saddr"`
 	OffSocketSk    *ebpf.VariableSpec `ebpf:"off_socket_sk"`
 	OffSocketType  *ebpf.VariableSpec `ebpf:"off_socket_type"`
@@ -241,6 +243,7 @@ type tcpcallsVariables struct {
 	OffFilesFdt    *ebpf.Variable `ebpf:"off_files_fdt"`
 	OffInodeMode   *ebpf.Variable `ebpf:"off_inode_mode"`
 	OffNum         *ebpf.Variable `ebpf:"off_num"`
+	OffProtocol    *ebpf.Variable `ebpf:"off_protocol"`
 	OffRcvSaddr    *ebpf.Variable `ebpf:"off_rcv_saddr"`
 	OffSocketSk    *ebpf.Variable `ebpf:"off_socket_sk"`
 	OffSocketType  *ebpf.Variable `ebpf:"off_socket_type"`

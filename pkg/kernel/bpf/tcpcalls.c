@@ -41,6 +41,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define S_IFSOCK 0140000
 #define MSG_PEEK 2
 #define EINPROGRESS 115
+#define IPPROTO_TCP 6
 #define TASK_COMM_LEN 16
 #define PREVIEW_LEN 64
 #define SOCKADDR_LEN 24 /* family, port, and an IPv4 (offset 4) or IPv6 (offset 8) address */
@@ -101,6 +102,8 @@ const volatile __u32 off_rcv_saddr = 0;
 const volatile __u32 off_daddr = 0;
 const volatile __u32 off_v6_rcv_saddr = 0;
 const volatile __u32 off_v6_daddr = 0;
+/* struct sock's sk_protocol (a __u16 since Linux 5.6); 0 when unknown: then any inet socket passes. */
+const volatile __u32 off_protocol = 0;
 /* From a task to its sockets: task_struct.files, files_struct.fdt, fdtable.max_fds and .fd,
  * file.f_inode and .private_data, inode.i_mode, socket.type and .sk. */
 const volatile __u32 off_task_files = 0;
@@ -394,6 +397,19 @@ int enter_recvmsg(struct sys_enter_args *args) { return remember_msghdr(args); }
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct sys_enter_args *args) { return remember_msghdr(args); }
 
+/* is_tcp reports whether sk is an IPv4 or IPv6 TCP socket (the sock tracepoints see every socket: UDP, Unix...). */
+static __always_inline int is_tcp(__u64 sk)
+{
+	__u16 family = 0, protocol = IPPROTO_TCP;
+
+	bpf_probe_read_kernel(&family, sizeof(family), (void *)(sk + off_family));
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (off_protocol)
+		bpf_probe_read_kernel(&protocol, sizeof(protocol), (void *)(sk + off_protocol));
+	return protocol == IPPROTO_TCP;
+}
+
 /*
  * Every read or write of a socket passes the tracepoint, with its socket
  * and its result. A write is stamped at its system call's start (its
@@ -408,7 +424,7 @@ static __always_inline int socket_io(struct bpf_raw_tracepoint_args *ctx, __u8 k
 	__s32 r = (__s32)ctx->args[1];
 	__s32 flags = (__s32)ctx->args[2];
 
-	if (r < 0 || (kind == CALL_READ && (flags & MSG_PEEK)) || excluded() || !watched(sk))
+	if (r < 0 || (kind == CALL_READ && (flags & MSG_PEEK)) || !sk || excluded() || !is_tcp(sk) || !watched(sk))
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 start = now(), buf = 0;
