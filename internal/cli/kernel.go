@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -23,21 +24,33 @@ type kernelLane struct {
 	tracer *kernel.Tracer
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// The process lane rides with it: every other program's socket
+	// calls on the same ports (nil when it could not open; processOff
+	// says why, or which calls it misses).
+	calls      *kernel.Calls
+	processOff string
+	callsLost  uint64
 }
 
 // openKernelLane loads the BPF program for the ports (all ports when none
-// are given). Call it as root; it keeps working after root is dropped.
-func openKernelLane(ports []uint16) (*kernelLane, error) {
+// are given), and with process the process lane's. Call it as root; it
+// keeps working after root is dropped.
+func openKernelLane(ports []uint16, process bool) (*kernelLane, error) {
 	tracer, err := kernel.Open(kernel.Options{Ports: ports, AllPorts: len(ports) == 0})
 	if err != nil {
 		return nil, err
+	}
+	k := &kernelLane{tracer: tracer}
+	if process {
+		k.openProcessLane(ports)
 	}
 	// Loading parsed the kernel's BTF (a 6 MB mapping and the types read
 	// from it) for one offset: give that memory back now, once, rather
 	// than carry it through the session (serve idles at 35 MiB instead of
 	// 51 MiB).
 	debug.FreeOSMemory()
-	return &kernelLane{tracer: tracer}, nil
+	return k, nil
 }
 
 // start sends the lane's events to add until stop; with queues, it also
@@ -51,6 +64,9 @@ func (k *kernelLane) start(ports []uint16, queues bool, add func(timeline.Event)
 		sides := sockSides{}
 		k.tracer.Run(ctx, func(c kernel.StateChange) { add(stateEvent(c, sides)) })
 	}()
+	if k.calls != nil {
+		k.wg.Go(func() { k.calls.Run(ctx, func(c kernel.Call) { add(callEvent(c)) }) })
+	}
 	if queues {
 		k.wg.Add(1)
 		go func() {
@@ -68,6 +84,10 @@ func (k *kernelLane) stop() (lost uint64) {
 	k.wg.Wait()
 	lost = k.tracer.Lost()
 	k.tracer.Close()
+	if k.calls != nil {
+		k.callsLost = k.calls.Lost()
+		k.calls.Close()
+	}
 	return lost
 }
 
@@ -89,6 +109,62 @@ func (s sockSides) of(c kernel.StateChange) timeline.Side {
 		delete(s, c.Sock) // the kernel may reuse the socket's address
 	}
 	return side
+}
+
+// openProcessLane loads the BPF programs of the socket calls on the ports
+// (all ports when none are given), leaving out the playground's own: its
+// server and client report their events themselves, on their own lanes.
+// Where they can't load, or miss some calls, processOff says so.
+func (k *kernelLane) openProcessLane(ports []uint16) {
+	calls, err := kernel.OpenCalls(kernel.Options{Ports: ports, AllPorts: len(ports) == 0, ExcludePID: uint32(os.Getpid())})
+	if err != nil {
+		k.processOff = "process lane off (" + err.Error() + "): the other lanes go on"
+		return
+	}
+	k.calls = calls
+	if err := calls.Missing(); err != nil {
+		k.processOff = "process lane: " + err.Error()
+	}
+}
+
+// processUnavailable says why the session can't see processes' socket
+// calls ("" when it can).
+func (s *liveSession) processUnavailable() string {
+	switch {
+	case s.kernel == nil && s.kernelOff == "":
+		return "the process lane is off (--no-kernel)"
+	case s.kernel == nil:
+		return s.kernelOff
+	case s.kernel.calls == nil && s.kernel.processOff == "":
+		return "the process lane is off (--no-process)"
+	case s.kernel.calls == nil:
+		return s.kernel.processOff
+	}
+	return ""
+}
+
+// callEvent turns a process's socket call into a timeline event.
+func callEvent(c kernel.Call) timeline.Event {
+	p := timeline.ProcessEvent{Time: c.Time, PID: c.PID, Comm: c.Comm,
+		Local: unmap(c.Local), Remote: peer(c.Remote), Len: c.Len, Preview: c.Preview, How: c.How.String()}
+	switch c.Kind {
+	case kernel.CallAccept:
+		p.Kind = timeline.ProcessAccept
+	case kernel.CallConnect:
+		p.Kind = timeline.ProcessConnect
+	case kernel.CallRead:
+		p.Kind = timeline.ProcessRead
+	case kernel.CallWrite:
+		p.Kind = timeline.ProcessWrite
+	case kernel.CallShutdown:
+		p.Kind = timeline.ProcessShutdown
+	case kernel.CallClose:
+		p.Kind = timeline.ProcessClose
+	}
+	if c.Err != 0 {
+		p.Err = c.Err.Error()
+	}
+	return timeline.ProcessEventOf(p)
 }
 
 // stateEvent turns a state change into a timeline event; a FIN_WAIT2 →

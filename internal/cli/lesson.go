@@ -18,7 +18,7 @@ import (
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
-const lessonSynopsis = "playground lessonN [--auto] [--port N] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel]   (or: playground lesson N)"
+const lessonSynopsis = "playground lessonN [--auto] [--port N] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel] [--no-process]   (or: playground lesson N)"
 
 // lessonNumber reads "lesson3" (n from the command's name) or "lesson 3".
 func lessonNumber(name string, args []string) (int, []string, error) {

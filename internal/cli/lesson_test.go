@@ -63,6 +63,8 @@ type jsonEvent struct {
 	Checkable *bool     `json:"checkable"`
 	Frame     uint64    `json:"frame"`
 	Analysis  []string  `json:"analysis"`
+	PID       uint32    `json:"pid"`
+	Comm      string    `json:"comm"`
 }
 
 func parseJSONLines(t *testing.T, out string) []jsonEvent {

@@ -23,8 +23,10 @@ type outputFlags struct {
 	view    string
 	html    string
 	write   string // live commands only
-	// noKernel leaves the kernel lane off (live commands only).
-	noKernel bool
+	// noKernel leaves the kernel lane off (live commands only), and with
+	// it the process lane; noProcess only the process lane.
+	noKernel  bool
+	noProcess bool
 }
 
 func addOutputFlags(fs *flag.FlagSet, live bool) *outputFlags {
@@ -35,7 +37,8 @@ func addOutputFlags(fs *flag.FlagSet, live bool) *outputFlags {
 	fs.StringVar(&o.html, "html", "", "also write the session as one self-contained HTML sequence diagram to this file")
 	if live {
 		fs.StringVar(&o.write, "write", "", "also write the captured packets to this pcap file (pcapng if it ends in .pcapng)")
-		fs.BoolVar(&o.noKernel, "no-kernel", false, "leave the kernel lane (socket states and queues, from BPF) off")
+		fs.BoolVar(&o.noKernel, "no-kernel", false, "leave the kernel lane (socket states and queues, from BPF) off, and the process lane")
+		fs.BoolVar(&o.noProcess, "no-process", false, "leave the process lane (every program's socket calls on the port, from BPF) off")
 	}
 	return o
 }

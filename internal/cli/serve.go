@@ -14,7 +14,7 @@ import (
 	"github.com/tcp-playground/playground/pkg/timeline"
 )
 
-const serveSynopsis = "playground serve [--port N] [--host H] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel]"
+const serveSynopsis = "playground serve [--port N] [--host H] [--iface I] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel] [--no-process]"
 
 // runServe runs the full example server of the notes (it replies "Hello
 // from server" to every message and logs each socket's addresses) beside

@@ -99,12 +99,15 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 		// The BPF program is loaded as root; its ring buffer stays
 		// readable after the drop. Where it can't load, one line says why
 		// and the other lanes go on.
-		lane, err := openKernelLane(spec.kernelPorts)
+		lane, err := openKernelLane(spec.kernelPorts, !out.noProcess)
 		if err != nil {
 			s.kernelOff = err.Error()
 			fmt.Fprintf(env.Stderr, "kernel lane off (%v): the wire and the programs' lanes go on\n", err)
 		} else {
 			s.kernel = lane
+			if lane.processOff != "" {
+				fmt.Fprintln(env.Stderr, lane.processOff)
+			}
 		}
 	}
 	if _, err := dropPrivileges(); err != nil {
@@ -197,6 +200,9 @@ func (s *liveSession) Failed() <-chan struct{} { return s.live.Failed() }
 // Unavailable says why events of a source can't be seen in this session
 // ("" when they can): the kernel lane may be off.
 func (s *liveSession) Unavailable(src timeline.Source) string {
+	if src == timeline.SourceProcess {
+		return s.processUnavailable()
+	}
 	if src == timeline.SourceKernel && s.kernel == nil {
 		if s.kernelOff == "" {
 			return "the kernel lane is off (--no-kernel)"
@@ -231,6 +237,9 @@ func (s *liveSession) Stop(env Env, report bool) error {
 	fmt.Fprintf(env.Stderr, "%d segments captured, %d dropped by the kernel", st.Segments, st.KernelDropped)
 	if s.kernel != nil {
 		fmt.Fprintf(env.Stderr, ", %d kernel events lost", lost)
+		if s.kernel.calls != nil {
+			fmt.Fprintf(env.Stderr, ", %d process calls lost", s.kernel.callsLost)
+		}
 	}
 	if linkLost > 0 {
 		fmt.Fprintf(env.Stderr, ", %d link events lost", linkLost)

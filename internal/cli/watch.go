@@ -10,7 +10,7 @@ import (
 	"github.com/tcp-playground/playground/pkg/capture/live"
 )
 
-const watchSynopsis = "playground watch [--port N] [--iface I] [--filter EXPR] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel]"
+const watchSynopsis = "playground watch [--port N] [--iface I] [--filter EXPR] [--json | --view ladder] [--no-color] [--write FILE.pcap] [--html FILE.html] [--no-kernel] [--no-process]"
 
 // runWatch captures live and annotates every TCP segment until Ctrl-C: for
 // watching a program of the learner's own, such as the Node.js server from

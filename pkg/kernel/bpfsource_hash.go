@@ -6,5 +6,6 @@ package kernel
 // when the committed objects were generated from it.
 var bpfSourceHashes = map[string]string{
 	"bpf/tcpstates.c": "30e67d964348dabeb48976039edaf32f8c227ec99301f75b9b400c2181554787",
-	"bpf/bpf_defs.h":  "f2635aff4c4ca62088bae77267c9e83833639bd3409d79c83e7bc230637dc666",
+	"bpf/tcpcalls.c":  "c2b07d320b99a703cf284c34cd2946dcbd5156521cd4c11313b2350ee9ba6e26",
+	"bpf/bpf_defs.h":  "27072d79be3fb49afa0b6afe3573a119fb41a0e99a6147cc1c7498d6a6d604b7",
 }

@@ -1,7 +1,8 @@
 // Package kernel reports the kernel's side of TCP: every state change of a
-// TCP socket, as it happens, and the sockets' queues on demand. It is the
-// playground's "kernel" lane, beside the wire (package capture) and the
-// program's own events (packages server and client).
+// TCP socket, as it happens, the sockets' queues on demand, and the socket
+// calls of any process. It is the playground's "kernel" and "process"
+// lanes, beside the wire (package capture) and the program's own events
+// (packages server and client).
 //
 // # State changes
 //
@@ -63,6 +64,37 @@
 // for, however many others the machine has.
 // [WatchQueues] polls it and reports only what changed.
 //
+// # Socket calls
+//
+// [OpenCalls] loads a second BPF program (bpf/tcpcalls.c) that reports the
+// socket calls of every process on the TCP sockets of the watched ports, as
+// BCC's tcpaccept, tcpconnect and tcptop do, without changing the program:
+// [Calls.Run] hands each to a callback as a [Call] (its time on
+// CLOCK_REALTIME, kind, pid and comm, the connection's local and remote
+// address, the bytes a read or write moved and a preview of them, which
+// directions a shutdown closed). Reads and writes come from the tracepoints
+// sock:sock_recv_length and sock:sock_send_length, which every read and
+// write of a socket passes, with the socket and the bytes moved; the
+// buffer (for the preview) and a write's start time come from the syscall's
+// sys_enter tracepoint (read, write, readv, writev, recvfrom, sendto,
+// recvmsg, sendmsg). Accept, connect, shutdown and close come from their
+// syscall tracepoints, the socket found from the descriptor through the
+// current task's file table. A write is stamped when its call starts (its
+// segments leave during it), a read, an accept and a close when the call
+// reaches the kernel or returns. The port filter runs in the kernel;
+// Options.ExcludePID leaves out one process (the playground's own).
+//
+// fentry/fexit programs on inet_csk_accept, tcp_v4_connect, tcp_sendmsg...
+// would say the same from inside TCP, but the kernel this was written on
+// refuses to load them (EPERM, even for an empty program) and has no
+// kprobes (CONFIG_KPROBES off); tracepoints need neither.
+//
+// Not seen: calls through io_uring (no syscall; their reads and writes
+// still show, through the sock tracepoints, without a preview), and
+// sendfile and splice show their length only. A close is the process's
+// close(2) of a descriptor of the socket: with other descriptors open
+// (dup, fork) the connection stays.
+//
 // # What the kernel must have
 //
 //   - The tracepoint sock:inet_sock_set_state: Linux 4.16 or later.
@@ -79,7 +111,20 @@
 //     moves with CLOCK_REALTIME; older kernels fall back to CLOCK_MONOTONIC
 //     plus the offset measured at Open (see clock_linux.go).
 //   - Kernel BTF (/sys/kernel/btf/vmlinux) for ProcessContext; without it a
-//     heuristic decides (see above).
+//     heuristic decides (see above). OpenCalls needs it (for the offsets of
+//     struct sock_common, task_struct.files, files_struct.fdt, fdtable,
+//     file, inode.i_mode and socket): without it, it returns an error
+//     wrapping ErrUnsupported.
+//   - For OpenCalls: the tracepoints sock:sock_recv_length and
+//     sock:sock_send_length (Linux 6.2) for reads and writes, and the
+//     syscalls tracepoints (CONFIG_FTRACE_SYSCALLS) sys_exit_accept4,
+//     sys_exit_accept, sys_enter_connect, sys_exit_connect,
+//     sys_enter_shutdown, sys_enter_close and the sys_enter of the read and
+//     write calls. Each that is missing drops only what it reports:
+//     [Calls.Missing] names those calls in one error wrapping
+//     ErrUnsupported, and the others are reported. Where none attaches,
+//     OpenCalls fails. The programs use bpf_probe_read_user, so the kernel
+//     must not be locked down against reading user memory.
 //   - tcpi_rcv_wnd in tcp_info: Linux 6.2; on older kernels
 //     TCPInfo.HasRcvWnd is false (tcpi_snd_wnd: Linux 5.19, HasSndWnd).
 //     sock_diag itself is in every kernel this package runs on, and needs

@@ -27,6 +27,9 @@ type Options struct {
 	Ports []uint16
 	// AllPorts reports every TCP socket, whatever Ports says.
 	AllPorts bool
+	// ExcludePID leaves out the calls of this process (OpenCalls only):
+	// the playground's own server and client, whose code reports them.
+	ExcludePID uint32
 
 	// monotonicClock makes the program stamp CLOCK_MONOTONIC even where
 	// CLOCK_TAI is available, to test the fallback.
@@ -37,6 +40,9 @@ type Options struct {
 	// ringBufferSize replaces the ring buffer's size (a power of 2, at
 	// least a page), to test what happens when it is full.
 	ringBufferSize uint32
+	// missingTracepoint makes OpenCalls act as if the kernel had no
+	// tracepoint of this name, to test what it then reports.
+	missingTracepoint string
 }
 
 // defaultRingBuffer is the ring buffer's size: about 11,000 state changes

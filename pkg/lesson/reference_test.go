@@ -46,7 +46,7 @@ func TestVocabularyParses(t *testing.T) {
 		if d.sources != nil {
 			source = d.sources[0].String()
 		}
-		kind := map[string]string{"wire": "DATA", "server": "connection", "client": "read", "kernel": "state"}[source]
+		kind := map[string]string{"wire": "DATA", "server": "connection", "client": "read", "kernel": "state", "process": "read"}[source]
 		if _, err := ParseExpect(source + " " + kind + " " + d.key + "=" + v); err != nil {
 			t.Errorf("condition %s: %v", d.key, err)
 		}

@@ -32,6 +32,10 @@ type Options struct {
 	// Lab is the network a lesson with `link: lab` runs in; such a lesson
 	// does not run without one (ErrNoLab).
 	Lab Lab
+	// Node is the node command notes-server runs (default: node, from
+	// PATH). Where it can't be found, that step's checks are not
+	// checkable, and the lesson goes on.
+	Node string
 }
 
 // Lab is what a lab lesson needs of pkg/netlab's *Lab: to make its sockets
@@ -203,6 +207,8 @@ type runner struct {
 	lastConn atomic.Uint64 // the server's latest connection, for server-close
 	link     netlab.Link   // a lab lesson's link, as its steps set it
 	checked  [][]Outcome   // each step's checks; nil for a step not run
+
+	node *notesServer // the notes' server.js run by node (notes-server)
 }
 
 // steps walks the lesson. No step runs twice: b shows an earlier step as
@@ -269,8 +275,13 @@ func (r *runner) runStep(ctx context.Context, step *Step) ([]Outcome, error) {
 	var checkable []Expect
 	var index []int // checkable's place in step.Expects
 	outcomes := make([]Outcome, len(step.Expects))
+	stepWhy := r.stepUnavailable(step)
 	for i, x := range step.Expects {
-		if why := r.unavailable(x.Source); why != "" {
+		why := stepWhy
+		if why == "" {
+			why = r.unavailable(x.Source)
+		}
+		if why != "" {
 			outcomes[i] = Uncheckable
 			r.result.UncheckableWhy = why
 			continue
@@ -428,6 +439,10 @@ func (r *runner) serverConfig() server.Config {
 }
 
 func (r *runner) closePrograms() {
+	if r.node != nil {
+		r.node.stop()
+		r.node = nil
+	}
 	if r.client != nil {
 		r.client.Close()
 		r.client = nil
@@ -463,7 +478,7 @@ func (r *runner) actListen(ctx context.Context, _ *Action, _ <-chan struct{}) er
 }
 
 func (r *runner) ensureServer(ctx context.Context) error {
-	if r.server != nil {
+	if r.server != nil || r.node != nil {
 		return nil
 	}
 	return r.actListen(ctx, nil, nil)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -443,5 +444,29 @@ func TestKernelChecksWithoutTheLane(t *testing.T) {
 	r, err = Run(context.Background(), l.WithPort(freePort(t)), opts, startProgramSession(t), &scriptUI{})
 	if err != nil || r.OK() || r.Checks != 2 || r.Uncheckable != 0 || len(r.Missing) != 1 {
 		t.Errorf("with a lane that saw nothing: %+v, %v", r, err)
+	}
+}
+
+// TestNotesServerWithoutNode: where node is missing, a notes-server step's
+// checks are not checkable, whatever their source, and the lesson goes on
+// as before it.
+func TestNotesServerWithoutNode(t *testing.T) {
+	text := "---\nlesson: 1\ntitle: T\n---\n## S\n```js\nx\n```\n```go\ny\n```\n" +
+		"<!-- do: listen -->\n<!-- expect: server listening -->\n" +
+		"## Node\n```js\nx\n```\n```go\ny\n```\n" +
+		"<!-- do: notes-server -->\n<!-- expect: process accept comm=node -->\n<!-- expect: wire DATA from=server len=17 -->\n"
+	l, err := Parse("l.md", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := fastOptions(true)
+	opts.Node = filepath.Join(t.TempDir(), "no-node-here")
+	ui := &scriptUI{}
+	r, err := Run(context.Background(), l.WithPort(freePort(t)), opts, startProgramSession(t), ui)
+	if err != nil || !r.OK() || r.Checks != 1 || r.Uncheckable != 2 || !strings.Contains(r.UncheckableWhy, "node is not installed") {
+		t.Errorf("without node: %+v, %v", r, err)
+	}
+	if got := strings.Join(ui.calls, "|"); !strings.Contains(got, "ran 2 ––") {
+		t.Errorf("calls %s", got)
 	}
 }

@@ -68,6 +68,7 @@ var actionDefs = []actionDef{
 	{"link-drop-data", argNumber, "a lab lesson's link drops the client's Nth data segment from now on, once (its retransmission goes through)", (*runner).actLinkDropData},
 	{"link-clear", argNone, "a lab lesson's link is a perfect wire again: no delay, no rule", (*runner).actLinkClear},
 	{"try-it-yourself", argNone, "keep everything running while the learner tries things; skipped with --auto", (*runner).actTryItYourself},
+	{"notes-server", argNone, "replace the lesson's server with the notes' own server.js, run by node as the learner; the client then connects, writes a line, reads the reply and closes (without node: the step's checks read not checkable)", (*runner).actNotesServer},
 }
 
 // frontMatterDef declares a front matter key: `KEY: VALUE`.
@@ -134,6 +135,7 @@ var sourceDefs = []struct {
 	{timeline.SourceClient, "the lesson's client code", kindNames(client.Dialing, client.Error, "")},
 	{timeline.SourceKernel, "the kernel's sockets: a state change, a change of the queues, or (lab lessons) of the client's congestion window", kindNames(timeline.KernelState, timeline.KernelCwnd, "")},
 	{timeline.SourceLink, "a lab lesson's link: a packet it dropped (`side=` is the sender's)", []string{"dropped"}},
+	{timeline.SourceProcess, "a socket call of a program the playground did not write (node, nc...), seen by the kernel", kindNames(timeline.ProcessAccept, timeline.ProcessClose, "")},
 }
 
 // kindNames lists the String of every kind from first to last, plus extra.
@@ -249,6 +251,9 @@ var condDefs = []condDef{
 		}},
 	{"cut", argWord, []string{"yes"}, "the congestion window is below the largest it had", kernelOnly, func(c *Cond, e *timeline.Event) bool {
 		return e.Kernel.Kind == timeline.KernelCwnd && e.Kernel.Cwnd < e.Kernel.Peak
+	}},
+	{"comm", argWord, nil, "the program's command name (node, nc...)", []timeline.Source{timeline.SourceProcess}, func(c *Cond, e *timeline.Event) bool {
+		return e.Process.Comm == c.text
 	}},
 	{"min", argNumber, nil, "at least N such events (default 1)", nil, func(*Cond, *timeline.Event) bool {
 		return true // a count, not a property of one event

@@ -24,11 +24,12 @@ import (
 type Source uint8
 
 const (
-	SourceWire   Source = iota // the capture: what the kernels sent
-	SourceServer               // the server's own code
-	SourceClient               // the client's own code
-	SourceKernel               // the kernel's sockets: states and queues
-	SourceLink                 // the lesson's link: what it did to a packet (netlab)
+	SourceWire    Source = iota // the capture: what the kernels sent
+	SourceServer                // the server's own code
+	SourceClient                // the client's own code
+	SourceKernel                // the kernel's sockets: states and queues
+	SourceProcess               // any program's socket calls, seen by the kernel
+	SourceLink                  // the lesson's link: what it did to a packet (netlab)
 )
 
 func (s Source) String() string {
@@ -43,6 +44,8 @@ func (s Source) String() string {
 		return "kernel"
 	case SourceLink:
 		return "link"
+	case SourceProcess:
+		return "process"
 	}
 	return "?"
 }
@@ -57,6 +60,7 @@ type Event struct {
 	Client  *client.Event   // when Source is SourceClient
 	Kernel  *KernelEvent    // when Source is SourceKernel
 	Link    *LinkEvent      // when Source is SourceLink
+	Process *ProcessEvent   // when Source is SourceProcess
 
 	// Stream is the connection index (tshark's tcp.stream) the event belongs
 	// to, or -1 when not known; a Linker sets it for server and client events.
@@ -124,6 +128,8 @@ func (e *Event) PayloadLen() int {
 		return e.Segment.Len
 	case e.Source == SourceLink:
 		return e.Link.Len
+	case e.Source == SourceProcess:
+		return e.Process.Len
 	case e.fullLen > 0:
 		return e.fullLen
 	}
@@ -151,8 +157,8 @@ func (e Event) previewOnly(max int) Event {
 }
 
 // Linker ties the programs' and the kernel's events to the connection the
-// wire shows them on, by their 4-tuple, and tells a kernel event's side
-// (client or server) from which end of that connection it is. Feed it
+// wire shows them on, by their 4-tuple, and tells a kernel or process
+// event's side (client or server) from which end of that connection it is. Feed it
 // every event in timeline order.
 type Linker struct {
 	streams map[[2]netip.AddrPort]link
@@ -173,7 +179,7 @@ func NewLinker() *Linker { return &Linker{streams: make(map[[2]netip.AddrPort]li
 const linkerMax = 1 << 16
 
 // Link records a wire event's connection, or sets another event's Stream
-// (and a kernel event's Side).
+// (and a kernel or process event's Side).
 func (l *Linker) Link(e *Event) {
 	local, remote := e.Endpoints()
 	if e.Source == SourceWire {
@@ -205,6 +211,19 @@ func (l *Linker) Link(e *Event) {
 			k.Side = SideClient // only a client sends a SYN first
 		case k.Old == "LISTEN" || k.New == "LISTEN" || k.Old == "SYN_RECV" || k.New == "SYN_RECV" || k.Listener:
 			k.Side = SideServer // a listener, or a connection it is answering
+		}
+	}
+	if p := e.Process; p != nil && p.Side == SideUnknown {
+		switch {
+		case ok && local.IsValid():
+			p.Side = SideServer
+			if local == known.client {
+				p.Side = SideClient
+			}
+		case p.Kind == ProcessAccept:
+			p.Side = SideServer
+		case p.Kind == ProcessConnect:
+			p.Side = SideClient
 		}
 	}
 }

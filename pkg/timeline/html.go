@@ -153,7 +153,7 @@ func (v *HTMLView) page() htmlPageData {
 		default:
 			programs++
 			r.Program, r.Source = true, e.Source.String()
-			text := e.Kind() + " " + e.lane().short(e.PayloadLen())
+			text := markerKind(e) + " " + e.lane().short(e.PayloadLen())
 			if p := e.Payload(); len(p) > 0 {
 				text += " " + string(AppendEscaped(nil, plainStyles, p, previewBytes, e.PayloadLen()))
 			}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tcp-playground/playground/pkg/capture"
 )
@@ -13,8 +15,9 @@ import (
 // JSONView renders one JSON object per line: the timeline for scripts and
 // tests. Every source shares the fields time, source and kind.
 type JSONView struct {
-	w   *bufio.Writer
-	enc *json.Encoder
+	w    *bufio.Writer
+	enc  *json.Encoder
+	line []byte // a program event's line, reused
 }
 
 // NewJSONView writes JSON lines to w.
@@ -53,12 +56,13 @@ type JSONEvent struct {
 // plainStyles escapes without color, for JSON.
 var plainStyles = NewStyles(false)
 
-// JSONProgramEvent is the shape of a server, client or kernel event's line.
+// JSONProgramEvent is the shape of a server, client, kernel or process
+// event's line.
 type JSONProgramEvent struct {
 	Time       string `json:"time"`
-	Source     string `json:"source"`         // "server", "client", "kernel" or "link"
-	Kind       string `json:"kind"`           // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error; state, queue
-	Side       string `json:"side,omitempty"` // kernel: "client" or "server"
+	Source     string `json:"source"`         // "server", "client", "kernel", "process" or "link"
+	Kind       string `json:"kind"`           // listening, connection, data, write, close, error; dial, connected, write, read, half-close, close, abort, error; state, queue, cwnd; accept, connect, read, write, shutdown, close; dropped
+	Side       string `json:"side,omitempty"` // kernel, process, link: "client" or "server"
 	Stream     *int64 `json:"stream,omitempty"`
 	Conn       uint64 `json:"conn,omitempty"` // the server's connection number
 	Local      string `json:"local,omitempty"`
@@ -78,6 +82,9 @@ type JSONProgramEvent struct {
 	PID        uint32 `json:"pid,omitempty"`
 	Comm       string `json:"comm,omitempty"`
 	TimeLeftMS *int64 `json:"time_left_ms,omitempty"` // TIME_WAIT's timer
+	// A process's shutdown(): SHUT_RD, SHUT_WR or SHUT_RDWR. (Its pid
+	// and comm are the fields above.)
+	How string `json:"how,omitempty"`
 	// A kernel queue change: a listener's, or a connection's (bytes).
 	AcceptQueue *uint32 `json:"accept_queue,omitempty"`
 	Backlog     *uint32 `json:"backlog,omitempty"`
@@ -98,7 +105,10 @@ func (v *JSONView) Render(e Event) error {
 	if e.Source == SourceWire {
 		return v.enc.Encode(ToJSON(e))
 	}
-	return v.enc.Encode(ProgramToJSON(e))
+	j := ProgramToJSON(e)
+	v.line = append(appendProgramJSON(v.line[:0], &j), '\n')
+	_, err := v.w.Write(v.line)
+	return err
 }
 
 // ProgramToJSON converts a server or client event to its JSON shape.
@@ -179,4 +189,121 @@ func ToJSON(e Event) JSONEvent {
 		j.Preview = escapedPreview(seg.Preview())
 	}
 	return j
+}
+
+// appendProgramJSON appends j as encoding/json (without HTML escaping)
+// writes it, field by field: a program, kernel or process event is a JSON
+// line, and reflection made encoding them the largest cost of a busy
+// process lane (TestAppendProgramJSON holds them to encoding/json's
+// bytes).
+func appendProgramJSON(b []byte, j *JSONProgramEvent) []byte {
+	b = append(b, `{"time":`...)
+	b = appendJSONString(b, j.Time)
+	b = append(b, `,"source":`...)
+	b = appendJSONString(b, j.Source)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, j.Kind)
+	str := func(b []byte, key, s string) []byte {
+		if s == "" {
+			return b
+		}
+		return appendJSONString(append(append(b, key...), ':'), s)
+	}
+	u32 := func(b []byte, key string, n *uint32) []byte {
+		if n == nil {
+			return b
+		}
+		return strconv.AppendUint(append(append(b, key...), ':'), uint64(*n), 10)
+	}
+	b = str(b, `,"side"`, j.Side)
+	if j.Stream != nil {
+		b = strconv.AppendInt(append(b, `,"stream":`...), *j.Stream, 10)
+	}
+	if j.Conn != 0 {
+		b = strconv.AppendUint(append(b, `,"conn":`...), j.Conn, 10)
+	}
+	b = str(b, `,"local"`, j.Local)
+	b = str(b, `,"remote"`, j.Remote)
+	b = str(b, `,"remote_node"`, j.RemoteNode)
+	b = str(b, `,"family"`, j.Family)
+	b = strconv.AppendInt(append(b, `,"len":`...), int64(j.Len), 10)
+	b = str(b, `,"preview"`, j.Preview)
+	b = str(b, `,"detail"`, j.Detail)
+	b = str(b, `,"error"`, j.Error)
+	if j.Late {
+		b = append(b, `,"late":true`...)
+	}
+	b = append(b, `,"note":`...)
+	b = appendJSONString(b, j.Note)
+	b = str(b, `,"old"`, j.Old)
+	b = str(b, `,"new"`, j.New)
+	if j.PID != 0 {
+		b = strconv.AppendUint(append(b, `,"pid":`...), uint64(j.PID), 10)
+	}
+	b = str(b, `,"comm"`, j.Comm)
+	if j.TimeLeftMS != nil {
+		b = strconv.AppendInt(append(b, `,"time_left_ms":`...), *j.TimeLeftMS, 10)
+	}
+	b = str(b, `,"how"`, j.How)
+	b = u32(b, `,"accept_queue"`, j.AcceptQueue)
+	b = u32(b, `,"backlog"`, j.Backlog)
+	b = u32(b, `,"recv_queue"`, j.RecvQueue)
+	b = u32(b, `,"send_queue"`, j.SendQueue)
+	b = u32(b, `,"window"`, j.Window)
+	return append(b, '}')
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it without
+// HTML escaping: \" \\ \b \f \n \r \t, other control bytes as \u00XX,
+// invalid UTF-8 as \ufffd, and U+2028 and U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -294,7 +294,7 @@ func (v *LadderView) appendMarker(gap int, e *Event) {
 	text := &v.label
 	text.reset()
 	budget := gap - 2
-	pieces := []piece{{st, glyph + e.Kind()}}
+	pieces := []piece{{st, glyph + markerKind(e)}}
 	if sum := l.short(e.PayloadLen()); sum != "" {
 		pieces = append(pieces, piece{style{}, " " + sum})
 	}
@@ -303,7 +303,7 @@ func (v *LadderView) appendMarker(gap int, e *Event) {
 	}
 	text.addFitted(pieces, budget)
 	if p := e.Payload(); len(p) > 0 {
-		text.addPreview(s, p, len(p), budget-text.n)
+		text.addPreview(s, p, e.PayloadLen(), budget-text.n)
 	}
 
 	v.line.add(s.dim, "│")

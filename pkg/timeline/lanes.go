@@ -27,8 +27,9 @@ func (s Side) String() string {
 }
 
 // lane is what every source other than the wire reports, in its own terms:
-// the server's code, the client's code, the kernel's sockets. Each source
-// implements it once (below, and kernel.go); the views and the JSON shape
+// the server's code, the client's code, the kernel's sockets, any
+// program's socket calls. Each source implements it once (below,
+// kernel.go and process.go); the views and the JSON shape
 // ask it instead of switching on the source, so a new source is one new
 // implementation and one case in Event.lane.
 type lane interface {
@@ -63,6 +64,8 @@ func (e *Event) lane() lane {
 		return kernelLane{e.Kernel}
 	case SourceLink:
 		return linkLane{e.Link}
+	case SourceProcess:
+		return processLane{e.Process}
 	}
 	return nil
 }

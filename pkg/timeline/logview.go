@@ -73,7 +73,7 @@ func (v *LogView) appendLine(b []byte, e *Event) []byte {
 	v.field = appendRelTime(v.field[:0], e.Time.Sub(v.start))
 	b = appendPadLeft(b, s.time, v.field, timeWidth)
 	b = append(b, "  "...)
-	b = appendPadRight(b, s.source, []byte(e.Source.String()), sourceWidth)
+	b = appendSource(b, s, sourceLabel(e))
 	if e.Source == SourceWire {
 		b = v.appendSegment(b, &e.Segment)
 	} else {
@@ -97,7 +97,7 @@ func (v *LogView) appendProgramEvent(b []byte, e *Event) []byte {
 	b = append(b, ProgramSummary(e)...)
 	if payload := e.Payload(); len(payload) > 0 {
 		b = append(b, ' ')
-		b = AppendEscaped(b, s, payload, previewBytes, len(payload))
+		b = AppendEscaped(b, s, payload, previewBytes, e.PayloadLen())
 	}
 	if note := ProgramNote(e); note != "" {
 		b = append(b, "  "...)
@@ -306,8 +306,9 @@ func (v *LogView) appendFitted(b []byte, e *Event) []byte {
 	v.field = appendRelTime(v.field[:0], e.Time.Sub(v.start))
 	b = appendPadLeft(b, s.time, v.field, narrowTimeWidth)
 	b = append(b, ' ')
-	b = appendPadRight(b, s.source, []byte(e.Source.String()), sourceWidth)
-	f := fitter{b: b, width: v.width, col: max(narrowTimeWidth, len(v.field)) + 1 + sourceWidth}
+	label := sourceLabel(e)
+	b = appendSource(b, s, label)
+	f := fitter{b: b, width: v.width, col: max(narrowTimeWidth, len(v.field)) + 1 + max(sourceWidth, utf8.RuneCountInString(label)+1)}
 	var note string
 	noteStyle := s.dim
 	switch e.Source {
@@ -351,7 +352,7 @@ func (v *LogView) appendFitted(b []byte, e *Event) []byte {
 			f.add(sep, []byte(w), utf8.RuneCountInString(w))
 		}
 		if payload := e.Payload(); len(payload) > 0 {
-			preview := AppendEscaped(nil, s, payload, previewBytes, len(payload))
+			preview := AppendEscaped(nil, s, payload, previewBytes, e.PayloadLen())
 			f.add(" ", preview, visibleCells(preview))
 		}
 		note = ProgramNote(e)
@@ -380,4 +381,23 @@ func visibleCells(b []byte) int {
 		n++
 	}
 	return n
+}
+
+// sourceLabel is the lane column: the source, or for a process's calls
+// the process, "node[4242]".
+func sourceLabel(e *Event) string {
+	if e.Source == SourceProcess {
+		return e.Process.Label()
+	}
+	return e.Source.String()
+}
+
+// appendSource writes the lane column; a label wider than the column (a
+// process's) shifts the rest of its line, after one space.
+func appendSource(b []byte, s *Styles, label string) []byte {
+	b = appendPadRight(b, s.source, []byte(label), sourceWidth)
+	if utf8.RuneCountInString(label) >= sourceWidth {
+		b = append(b, ' ')
+	}
+	return b
 }

@@ -39,6 +39,7 @@ type Styles struct {
 	server  style // the server's own events
 	client  style // the client's own events
 	kernel  style // the kernel's sockets: states and queues
+	process style // any program's socket calls
 	good    style // a check that passed
 	bad     style // a check that failed
 	heading style // lesson and step titles
@@ -67,6 +68,7 @@ func NewStyles(enabled bool) *Styles {
 	s.server = from(color.FgGreen, color.Bold)
 	s.client = from(color.FgHiBlue, color.Bold)
 	s.kernel = from(color.FgHiYellow)
+	s.process = from(color.FgHiCyan)
 	s.good = from(color.FgGreen, color.Bold)
 	s.bad = from(color.FgRed, color.Bold)
 	s.heading = from(color.Bold, color.Underline)
