@@ -90,7 +90,7 @@ func TestEveryLessonAtALearnersPace(t *testing.T) {
 			}
 			ui := newTermUI(screen, newView, styles, 80, false)
 			out := &outputFlags{view: "log"}
-			spec := sessionSpec{filter: lessonFilter(l), kernel: true, kernelPorts: lessonPorts(l), queues: true}
+			spec := sessionSpec{filter: lessonFilter(l), kernel: true, kernelPorts: lessonPorts(l), queues: true, noProcessLane: !l.WatchesPrograms()}
 			var opts lesson.Options
 			closeLab, err := prepareLab(context.Background(), l, &spec, &opts)
 			if err != nil {

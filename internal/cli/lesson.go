@@ -90,7 +90,8 @@ func runLesson(ctx context.Context, env Env, name string, args []string) error {
 	interactive := !*auto && !out.json && isTerminal(env.Stdin) && isTerminal(env.Stdout)
 	spec := sessionSpec{iface: *iface, filter: lessonFilter(l),
 		title:  fmt.Sprintf("playground lesson %d: %s", l.Number, l.Title),
-		kernel: !out.noKernel, kernelPorts: lessonPorts(l), queues: true}
+		kernel: !out.noKernel, kernelPorts: lessonPorts(l), queues: true,
+		noProcessLane: !l.WatchesPrograms()}
 	var opts lesson.Options
 	if l.Lab && *iface != "" {
 		return usagef("Usage: "+lessonSynopsis, "lesson %d captures on its own link: --iface does not apply", n)

@@ -51,6 +51,10 @@ type sessionSpec struct {
 	kernel      bool
 	kernelPorts []uint16
 	queues      bool
+	// noProcessLane leaves the process lane off where nothing would show
+	// on it (a lesson's own programs are excluded from it): detaching its
+	// syscall tracepoints costs about half a second at the end.
+	noProcessLane bool
 	// lab, if set, is a lab lesson's network: the capture opens on the
 	// client namespace's end of its link (what the client sent, before
 	// the link delays or drops it), and link's events join the timeline.
@@ -99,7 +103,7 @@ func openSession(env Env, out *outputFlags, spec sessionSpec) (*liveSession, err
 		// The BPF program is loaded as root; its ring buffer stays
 		// readable after the drop. Where it can't load, one line says why
 		// and the other lanes go on.
-		lane, err := openKernelLane(spec.kernelPorts, !out.noProcess)
+		lane, err := openKernelLane(spec.kernelPorts, !out.noProcess && !spec.noProcessLane)
 		if err != nil {
 			s.kernelOff = err.Error()
 			fmt.Fprintf(env.Stderr, "kernel lane off (%v): the wire and the programs' lanes go on\n", err)

@@ -198,3 +198,22 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// WatchesPrograms reports whether the lesson looks at programs other than
+// its own server and client (the process lane): a notes-server step, or a
+// check on the process source.
+func (l *Lesson) WatchesPrograms() bool {
+	for _, s := range l.Steps {
+		for _, a := range s.Actions {
+			if a.Verb == "notes-server" {
+				return true
+			}
+		}
+		for _, x := range s.Expects {
+			if x.Source == timeline.SourceProcess {
+				return true
+			}
+		}
+	}
+	return false
+}
