@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tcp-playground/playground/pkg/capture"
+	"github.com/tcp-playground/playground/pkg/server"
 )
 
 // slowView blocks its first Render until released: a terminal that can't
@@ -125,5 +126,23 @@ func TestViewsSummarize(t *testing.T) {
 		if !strings.Contains(b.String(), "3 events not shown") {
 			t.Errorf("%s view wrote %q", name, b.String())
 		}
+	}
+}
+
+// TestLogViewNamesTheConnection: once a second connection shows up, the
+// programs' lines say which connection they belong to.
+func TestLogViewNamesTheConnection(t *testing.T) {
+	var b strings.Builder
+	v := NewLogView(&b, NewStyles(false), time.Time{})
+	now := time.Now()
+	for i, stream := range []int64{0, 1, 0} {
+		e := ServerEvent(server.Event{Time: now.Add(time.Duration(i) * time.Millisecond), Kind: server.Data, Data: []byte("x")})
+		e.Stream = stream
+		v.Render(e)
+	}
+	v.Flush()
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 || strings.Contains(lines[0], "#0") || !strings.Contains(lines[1], "#1 1 byte") || !strings.Contains(lines[2], "#0 1 byte") {
+		t.Errorf("lines:\n%s", b.String())
 	}
 }

@@ -38,8 +38,12 @@ type LogView struct {
 	styles *Styles
 	start  time.Time
 	width  int // 0: one line per event, however long
-	line   []byte
-	field  []byte
+	// several: more than one connection has been seen, so the programs'
+	// and the kernel's lines say which one they belong to ("#1").
+	several bool
+	first   int64 // the first connection seen, -1 before any
+	line    []byte
+	field   []byte
 }
 
 // SetWidth makes every line fit a terminal this many columns wide.
@@ -48,13 +52,20 @@ func (v *LogView) SetWidth(columns int) { v.width = columns }
 // NewLogView writes lines to w. Times are shown relative to start; a zero
 // start means "the first event".
 func NewLogView(w io.Writer, styles *Styles, start time.Time) *LogView {
-	return &LogView{w: bufio.NewWriterSize(w, 64<<10), styles: styles, start: start}
+	return &LogView{w: bufio.NewWriterSize(w, 64<<10), styles: styles, start: start, first: -1}
 }
 
 // Render writes one event's line.
 func (v *LogView) Render(e Event) error {
 	if v.start.IsZero() {
 		v.start = e.Time
+	}
+	switch {
+	case e.Stream < 0:
+	case v.first < 0:
+		v.first = e.Stream
+	case e.Stream != v.first:
+		v.several = true
 	}
 	if v.width > 0 {
 		v.line = v.appendFitted(v.line[:0], &e)
@@ -94,6 +105,7 @@ func (v *LogView) appendProgramEvent(b []byte, e *Event) []byte {
 	b = append(b, l.glyph()...)
 	v.field = append(v.field[:0], e.Kind()...)
 	b = appendPadRight(b, st, v.field, kindWidth+flagsWidth)
+	b = append(b, v.streamLabel(e)...)
 	b = append(b, ProgramSummary(e)...)
 	if payload := e.Payload(); len(payload) > 0 {
 		b = append(b, ' ')
@@ -344,7 +356,7 @@ func (v *LogView) appendFitted(b []byte, e *Event) []byte {
 		f.b = append(f.b, l.glyph()...)
 		f.b = appendPadRight(f.b, st, []byte(e.Kind()), kindWidth+narrowFlagsWidth)
 		f.col += 2 + max(kindWidth+narrowFlagsWidth, len(e.Kind()))
-		for i, w := range strings.Fields(ProgramSummary(e)) {
+		for i, w := range strings.Fields(v.streamLabel(e) + ProgramSummary(e)) {
 			sep := " "
 			if i == 0 {
 				sep = ""
@@ -400,4 +412,14 @@ func appendSource(b []byte, s *Styles, label string) []byte {
 		b = append(b, ' ')
 	}
 	return b
+}
+
+// streamLabel is "#1 " for an event of connection 1 once more than one
+// connection has been seen, so that two conversations side by side can be
+// told apart; "" otherwise.
+func (v *LogView) streamLabel(e *Event) string {
+	if !v.several || e.Stream < 0 {
+		return ""
+	}
+	return streamPrefix(e.Stream)
 }
