@@ -372,3 +372,51 @@ func TestLessonToTheEndInTmux(t *testing.T) {
 		list.fatalf("the lesson list does not show lesson 1 finished and lesson 2 next")
 	}
 }
+
+// TestWatchNodeInTmux does what the notes' reader does: their own Node
+// server, `playground watch` in an 80-column terminal beside it, and nc
+// typing a line. The screen shows node's own calls (accept, the read of
+// the line, the 17-byte write, the close) beside the wire and the kernel,
+// every line fitting the terminal, and Ctrl-C ends it.
+func TestWatchNodeInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (scripts/setup.sh --test installs it)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("live capture needs root")
+	}
+	requireCommand(t, "node")
+	requireCommand(t, "nc")
+	const port = "4962" // the process lane's tests use 4960-4969
+	dir := t.TempDir()
+	script := filepath.Join(dir, "server.js")
+	if err := os.WriteFile(script, []byte(notesServer), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	node := exec.Command("node", script)
+	node.Env = append(os.Environ(), "PORT="+port)
+	startServer(t, node)
+
+	bin := buildPlaygroundInto(t, t.TempDir())
+	s := startTmux(t, bin, "watch", "--port", port)
+	s.waitCount("Ctrl-C to stop", 1)
+	nc := exec.Command("nc", "-q", "1", "127.0.0.1", port)
+	nc.Stdin = strings.NewReader("hi from the learner\n")
+	if reply, err := nc.Output(); err != nil || !strings.Contains(string(reply), "Hello from server") {
+		t.Fatalf("nc: %v, reply %q", err, reply)
+	}
+	for _, want := range []string{"accept", `"hi from the learner\n"`, `17 bytes "Hello from server"`, "close", "SYN_RECV → ESTABLISHED"} {
+		s.waitCount(want, 1)
+	}
+	screen := s.screen()
+	if !strings.Contains(screen, "node[") {
+		s.fatalf("node's calls are not on its own lane")
+	}
+	for _, line := range strings.Split(screen, "\n") {
+		if n := utf8.RuneCountInString(line); n > 80 {
+			s.fatalf("a line of %d columns in an 80-column terminal: %q", n, line)
+		}
+	}
+	s.press("C-c")
+	s.waitCount("0 process calls lost", 1)
+}
