@@ -48,8 +48,11 @@ func TestClockConversion(t *testing.T) {
 			}
 			slices.Sort(diffs)
 			median, worst := diffs[len(diffs)/2], diffs[len(diffs)-1]
-			if worst > time.Millisecond {
-				t.Errorf("conversion off by up to %v, want under 1ms", worst)
+			// The worst sample includes whatever preempted the test
+			// between its two clock reads (CI saw 1.8 ms on a busy
+			// machine); the median is the conversion's own error.
+			if median > 50*time.Microsecond {
+				t.Errorf("conversion off by %v (median of 1000), want under 50µs", median)
 			}
 			t.Logf("wall clock read after minus converted kernel clock, of 1000: median %v, worst %v", median, worst)
 		})
