@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/tcp-playground/playground/pkg/lesson"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,7 +105,7 @@ func TestWatchProcessLane(t *testing.T) {
 	}{
 		{"node", "node", "4960", func(port, dir string) *exec.Cmd {
 			script := filepath.Join(dir, "server.js")
-			if err := os.WriteFile(script, []byte(notesServer), 0o644); err != nil {
+			if err := os.WriteFile(script, []byte(lesson.NotesServerJS), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command("node", script)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/tcp-playground/playground/pkg/lesson"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -390,7 +391,7 @@ func TestWatchNodeInTmux(t *testing.T) {
 	const port = "4962" // the process lane's tests use 4960-4969
 	dir := t.TempDir()
 	script := filepath.Join(dir, "server.js")
-	if err := os.WriteFile(script, []byte(notesServer), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(lesson.NotesServerJS), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	node := exec.Command("node", script)

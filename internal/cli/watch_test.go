@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"github.com/tcp-playground/playground/pkg/lesson"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,35 +46,6 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-// The full example server of the learner's notes, as they wrote it, with
-// the port taken from the environment.
-const notesServer = `
-const net = require('net');
-
-const server = net.createServer((socket) => {
-    console.log("Client connected");
-
-    console.log(socket.address());        // Server info
-    console.log(socket.remoteAddress);    // Client IP
-    console.log(socket.remotePort);       // Client Port
-    console.log(socket.remoteFamily);     // IPv4/IPv6
-
-    socket.on('data', (data) => {
-        console.log("Client says:", data.toString());
-        socket.write("Hello from server");
-    });
-
-    socket.on('close', () => {
-        console.log("Client disconnected");
-    });
-
-});
-
-server.listen(Number(process.env.PORT), "127.0.0.1", () => {
-    console.log("Server listening on port " + process.env.PORT);
-});
-`
-
 // TestWatchSeesOtherPrograms: watch annotates a conversation between
 // programs nobody here wrote: the Node.js server from the notes, nc and curl.
 func TestWatchSeesOtherPrograms(t *testing.T) {
@@ -93,7 +65,7 @@ func TestWatchSeesOtherPrograms(t *testing.T) {
 	waitFor(t, "watch to open the capture", 10*time.Second, func() bool { return strings.Contains(errOut.String(), "watching") })
 
 	script := filepath.Join(t.TempDir(), "server.js")
-	if err := os.WriteFile(script, []byte(notesServer), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(lesson.NotesServerJS), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	node := exec.Command("node", script)
