@@ -343,45 +343,11 @@ func (c *Calls) Run(ctx context.Context, handle func(Call)) error {
 		close(done)
 	}()
 
-	stop := make(chan struct{})
-	var stopper sync.WaitGroup
-	stopper.Go(func() {
-		select {
-		case <-ctx.Done():
-			c.reader.Flush()
-		case <-stop:
+	return readRing(ctx, c.reader, callsPoll, "process socket calls", func(raw []byte) {
+		if call, ok := c.decode(raw); ok {
+			handle(call)
 		}
 	})
-	defer stopper.Wait()
-	defer close(stop)
-
-	var record ringbuf.Record
-	for {
-		c.reader.SetDeadline(time.Now().Add(callsPoll))
-		err := c.reader.ReadInto(&record)
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			continue
-		case errors.Is(err, ringbuf.ErrFlushed):
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
-			return ErrClosed
-		default:
-			return fmt.Errorf("process socket calls: reading the ring buffer: %w", err)
-		}
-		call, ok := c.decode(record.RawSample)
-		if !ok {
-			continue
-		}
-		handle(call)
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
 }
 
 // decode turns a ring-buffer record into a Call.

@@ -252,44 +252,11 @@ func (t *Tracer) Run(ctx context.Context, handle func(StateChange)) error {
 		close(done)
 	}()
 
-	// The reader blocks in epoll; Flush wakes it, after which it returns the
-	// records already in the ring, then ErrFlushed.
-	stop := make(chan struct{})
-	var stopper sync.WaitGroup
-	stopper.Go(func() {
-		select {
-		case <-ctx.Done():
-			t.reader.Flush()
-		case <-stop:
+	return readRing(ctx, t.reader, 0, "kernel socket states", func(raw []byte) {
+		if change, ok := t.decode(raw); ok {
+			handle(change)
 		}
 	})
-	defer stopper.Wait()
-	defer close(stop)
-
-	var record ringbuf.Record
-	for {
-		err := t.reader.ReadInto(&record)
-		switch {
-		case err == nil:
-		case errors.Is(err, ringbuf.ErrFlushed):
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue
-		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
-			return ErrClosed
-		default:
-			return fmt.Errorf("kernel socket states: reading the ring buffer: %w", err)
-		}
-		change, ok := t.decode(record.RawSample)
-		if !ok {
-			continue
-		}
-		handle(change)
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
 }
 
 // decode turns a ring-buffer record into a StateChange.
