@@ -177,7 +177,7 @@ func startCwndWatch(lab *netlab.Lab, serverPort uint16, add func(timeline.Event)
 				}
 				add(timeline.KernelEventOf(timeline.KernelEvent{Time: now, Kind: timeline.KernelCwnd, Side: timeline.SideClient,
 					Local: unmap(s.Local), Remote: unmap(s.Remote), Cwnd: seen.cwnd, Ssthresh: seen.ssthresh,
-					InFlight: s.Info.Unacked, Peak: seen.peak, Phase: seen.phase}))
+					InFlight: s.Info.Unacked, Peak: seen.peak, Phase: seen.phase, RTT: s.Info.RTT}))
 			}
 			shown = current
 		}

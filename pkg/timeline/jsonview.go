@@ -92,10 +92,11 @@ type JSONProgramEvent struct {
 	SendQueue   *uint32 `json:"send_queue,omitempty"`
 	Window      *uint32 `json:"window,omitempty"`
 	// A congestion window change: in segments; ssthresh once a loss set it.
-	Cwnd     *uint32 `json:"cwnd,omitempty"`
-	Ssthresh uint32  `json:"ssthresh,omitempty"`
-	InFlight *uint32 `json:"in_flight,omitempty"`
-	Phase    string  `json:"phase,omitempty"`
+	Cwnd      *uint32 `json:"cwnd,omitempty"`
+	Ssthresh  uint32  `json:"ssthresh,omitempty"`
+	InFlight  *uint32 `json:"in_flight,omitempty"`
+	RTTMicros *int64  `json:"rtt_us,omitempty"` // the sender's smoothed RTT
+	Phase     string  `json:"phase,omitempty"`
 	// The link's event: the packet's flags (its reason is in detail).
 	Flags string `json:"flags,omitempty"`
 }
@@ -250,6 +251,16 @@ func appendProgramJSON(b []byte, j *JSONProgramEvent) []byte {
 	b = u32(b, `,"recv_queue"`, j.RecvQueue)
 	b = u32(b, `,"send_queue"`, j.SendQueue)
 	b = u32(b, `,"window"`, j.Window)
+	b = u32(b, `,"cwnd"`, j.Cwnd)
+	if j.Ssthresh != 0 {
+		b = strconv.AppendUint(append(b, `,"ssthresh":`...), uint64(j.Ssthresh), 10)
+	}
+	b = u32(b, `,"in_flight"`, j.InFlight)
+	if j.RTTMicros != nil {
+		b = strconv.AppendInt(append(b, `,"rtt_us":`...), *j.RTTMicros, 10)
+	}
+	b = str(b, `,"phase"`, j.Phase)
+	b = str(b, `,"flags"`, j.Flags)
 	return append(b, '}')
 }
 

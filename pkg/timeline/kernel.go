@@ -59,6 +59,7 @@ type KernelEvent struct {
 	// phase (Phase... constants).
 	Cwnd, Ssthresh, InFlight, Peak uint32
 	Phase                          string
+	RTT                            time.Duration // the kernel's smoothed round-trip time, when known
 }
 
 // KernelEventOf wraps a kernel event for the timeline.
@@ -177,6 +178,10 @@ func (l kernelLane) fill(j *JSONProgramEvent) {
 	}
 	if ev.Kind == KernelCwnd {
 		j.Cwnd, j.Ssthresh, j.InFlight, j.Phase = &ev.Cwnd, ev.Ssthresh, &ev.InFlight, ev.Phase
+		if ev.RTT > 0 {
+			us := ev.RTT.Microseconds()
+			j.RTTMicros = &us
+		}
 		return
 	}
 	if ev.Listener {

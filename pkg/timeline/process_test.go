@@ -3,6 +3,7 @@ package timeline
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,46 @@ func TestProcessEventsFit(t *testing.T) {
 		if !strings.Contains(out, "node[4194304]") {
 			t.Errorf("%s view does not name the process:\n%s", name, out)
 		}
+	}
+}
+
+// TestAppendProgramJSONHasEveryField: every field of JSONProgramEvent, set,
+// comes out as encoding/json writes it, so a field added to the struct
+// and not to appendProgramJSON fails here.
+func TestAppendProgramJSONHasEveryField(t *testing.T) {
+	var j JSONProgramEvent
+	v := reflect.ValueOf(&j).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(v.Type().Field(i).Name)
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(int64(i + 1))
+		case reflect.Uint32, reflect.Uint64:
+			f.SetUint(uint64(i + 1))
+		case reflect.Pointer:
+			p := reflect.New(f.Type().Elem())
+			switch p.Elem().Kind() {
+			case reflect.Int64:
+				p.Elem().SetInt(int64(i + 1))
+			default:
+				p.Elem().SetUint(uint64(i + 1))
+			}
+			f.Set(p)
+		default:
+			t.Fatalf("field %s of kind %s: teach this test to set it", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(j); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(appendProgramJSON(nil, &j)) + "\n"; got != want.String() {
+		t.Errorf("\n got  %s\n want %s", got, want.String())
 	}
 }
