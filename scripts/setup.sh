@@ -8,7 +8,8 @@ set -euo pipefail
 want=(libpcap-dev gcc)
 if [[ ${1:-} == --test ]]; then
 	# chromium: the HTML diagram is checked in a real browser.
-	want+=(tcpdump tshark tmux netcat-openbsd iptables iproute2 curl time chromium)
+	# python3: a server twin in the process-lane tests; nftables: the lab tests check it is left as it was.
+	want+=(tcpdump tshark tmux netcat-openbsd iptables iproute2 curl time chromium python3 nftables)
 fi
 
 # Node.js runs the learner's own server from the notes in the tests; any
