@@ -277,14 +277,7 @@ func (c *Calls) SetPorts(ports []uint16) error {
 }
 
 func (c *Calls) setPorts(ports []uint16) error {
-	var set [65536]uint8
-	for _, p := range ports {
-		set[p] = 1
-	}
-	if err := c.objs.WatchedPorts.Set(set); err != nil {
-		return fmt.Errorf("process socket calls: setting the watched ports: %w", err)
-	}
-	return nil
+	return writePorts(c.objs.WatchedPorts, ports, "process socket calls")
 }
 
 // Lost returns how many calls the kernel dropped because the ring buffer
@@ -298,20 +291,7 @@ func (c *Calls) Lost() uint64 {
 	return c.readLost()
 }
 
-func (c *Calls) readLost() uint64 {
-	// Read until two reads agree: the programs may be adding to it.
-	var prev uint64
-	for {
-		var n uint64
-		if err := c.objs.LostCalls.Get(&n); err != nil {
-			return prev
-		}
-		if n == prev {
-			return n
-		}
-		prev = n
-	}
-}
+func (c *Calls) readLost() uint64 { return readCounter(c.objs.LostCalls) }
 
 // callsPoll is how often Run looks for calls the kernel recorded without
 // waking it (bpf/tcpcalls.c wakes it only once many wait): a call reaches

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
@@ -54,5 +55,37 @@ func readRing(ctx context.Context, reader *ringbuf.Reader, poll time.Duration, w
 		if ctx.Err() != nil {
 			return nil
 		}
+	}
+}
+
+// writePorts sets a program's watched_ports variable: a byte per port, 1
+// for the ports in ports. It is memory shared with the BPF program, so it
+// works after the process dropped its privileges. what names the program
+// in errors.
+func writePorts(v *ebpf.Variable, ports []uint16, what string) error {
+	var set [65536]uint8
+	for _, p := range ports {
+		set[p] = 1
+	}
+	if err := v.Set(set); err != nil {
+		return fmt.Errorf("%s: setting the watched ports: %w", what, err)
+	}
+	return nil
+}
+
+// readCounter reads a counter the BPF program adds to through shared
+// memory: it reads until two reads agree, so that a torn read of a
+// changing value is not returned.
+func readCounter(v *ebpf.Variable) uint64 {
+	var prev uint64
+	for {
+		var n uint64
+		if err := v.Get(&n); err != nil {
+			return prev
+		}
+		if n == prev {
+			return n
+		}
+		prev = n
 	}
 }

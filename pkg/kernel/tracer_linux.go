@@ -187,14 +187,7 @@ func (t *Tracer) SetPorts(ports []uint16) error {
 }
 
 func (t *Tracer) setPorts(ports []uint16) error {
-	var set [65536]uint8
-	for _, p := range ports {
-		set[p] = 1
-	}
-	if err := t.objs.WatchedPorts.Set(set); err != nil {
-		return fmt.Errorf("kernel socket states: setting the watched ports: %w", err)
-	}
-	return nil
+	return writePorts(t.objs.WatchedPorts, ports, "kernel socket states")
 }
 
 // Lost returns how many state changes the kernel dropped because the ring
@@ -208,22 +201,7 @@ func (t *Tracer) Lost() uint64 {
 	return t.readLost()
 }
 
-func (t *Tracer) readLost() uint64 {
-	// The counter is read through shared memory while the BPF program may
-	// add to it: read until two reads agree so that a torn read of a
-	// changing value is not returned.
-	var prev uint64
-	for {
-		var n uint64
-		if err := t.objs.LostEvents.Get(&n); err != nil {
-			return prev
-		}
-		if n == prev {
-			return n
-		}
-		prev = n
-	}
-}
+func (t *Tracer) readLost() uint64 { return readCounter(t.objs.LostEvents) }
 
 // Run calls handle with each state change, in the order the kernel recorded
 // them, until ctx is done (it returns nil) or the Tracer is closed (it
